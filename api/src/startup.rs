@@ -1,0 +1,216 @@
+//! Building and running the API: connections, listeners, the router and its
+//! middleware, and graceful shutdown.
+
+use std::{future::Future, net::Ipv6Addr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    http::{HeaderName, Request, StatusCode, header},
+    middleware,
+    response::IntoResponse,
+    routing::get,
+};
+use tokio::{net::TcpListener, sync::watch};
+use tower_http::{
+    compression::CompressionLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    auth::{self, rate_limit::LoginLimiter, session::SessionKeys},
+    config::ApiConfig,
+    csrf,
+    error::{ApiError, json_error_fallback},
+    health, http_metrics, monitors,
+    openapi::ApiDoc,
+    state::AppState,
+};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+    router: Router,
+    metrics_router: Router,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Connects (lazily: a dependency that is down makes `/api/ready` fail,
+    /// not start-up), binds both ports and assembles the router.
+    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        let db = common::db::connect_lazy(&config.common.database)
+            .context("DATABASE_URL is not a usable Postgres URL")?;
+        let redis = common::redis_conn::connect_lazy(&config.common.redis_url)
+            .context("REDIS_URL is not a usable Redis URL")?;
+        let nats = common::nats::connect(&config.common.nats_url, &client_name(&config))
+            .await
+            .context("NATS_URL is not a usable NATS URL")?;
+
+        // Bind [::]: on Linux it is dual-stack, so Fly Proxy (IPv4) and
+        // Flycast/6PN (IPv6) both reach it. 0.0.0.0 breaks `.internal`.
+        let listener = bind(config.port, "PORT").await?;
+        let metrics_listener = bind(config.metrics_port, "METRICS_PORT").await?;
+
+        let state = AppState {
+            checks: common::jobs::check_storage(redis.clone(), &config.check_queue),
+            sessions: Arc::new(SessionKeys::new(
+                config.jwt_secret.expose(),
+                config.session_ttl,
+                config.is_production(),
+            )),
+            login_limiter: Arc::new(LoginLimiter::new(
+                redis.clone(),
+                config.login_max_failures,
+                config.login_lockout,
+            )),
+            db: db.clone(),
+            redis,
+            nats,
+            config: Arc::new(config.clone()),
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            router: router(state, &config),
+            metrics_router: http_metrics::router(common::metrics::handle(), db),
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and
+    /// gives in-flight requests `SHUTDOWN_TIMEOUT_SECS` to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            port = self.port(),
+            metrics_port = self.metrics_port(),
+            "api listening on [::]"
+        );
+        let (stop, stopped) = watch::channel(false);
+        let when_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        let api = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(when_stopped(stopped.clone()));
+        let metrics = axum::serve(self.metrics_listener, self.metrics_router)
+            .with_graceful_shutdown(when_stopped(stopped));
+        let mut api = tokio::spawn(api.into_future());
+        let mut metrics = tokio::spawn(metrics.into_future());
+
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut api => anyhow::bail!("http server stopped unexpectedly: {result:?}"),
+            result = &mut metrics => anyhow::bail!("metrics server stopped unexpectedly: {result:?}"),
+        }
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
+            let _ = api.await;
+            let _ = metrics.await;
+        })
+        .await;
+        match drained {
+            Ok(()) => tracing::info!("in-flight requests finished; stopped"),
+            Err(_) => tracing::warn!(
+                timeout_secs = self.shutdown_timeout.as_secs(),
+                "drain time over; stopping with requests still in flight"
+            ),
+        }
+        Ok(())
+    }
+}
+
+async fn bind(port: u16, var: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
+        .await
+        .with_context(|| format!("cannot listen on [::]:{port} (set by {var})"))
+}
+
+/// NATS shows this in its connection list: which app and machine it is.
+fn client_name(config: &ApiConfig) -> String {
+    let fly = &config.common.fly;
+    match (&fly.app_name, &fly.machine_id) {
+        (Some(app), Some(machine)) => format!("{app}-{machine}"),
+        _ => "beacon-api".to_owned(),
+    }
+}
+
+/// Every route under `/api`, with the middleware stack.
+pub fn router(state: AppState, config: &ApiConfig) -> Router {
+    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(
+            "/api",
+            OpenApiRouter::new()
+                .merge(health::router())
+                .nest("/auth", auth::router())
+                .nest("/monitors", monitors::router()),
+        )
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    routes
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route").into_response() })
+        // Innermost first: each `layer` wraps everything above it.
+        .layer(middleware::from_fn(csrf::require_json_for_writes))
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(http_metrics::track))
+        .layer(middleware::map_response(json_error_fallback))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}

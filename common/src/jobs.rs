@@ -1,0 +1,59 @@
+//! Jobs that pass from the api (and the scheduler) to the worker through
+//! apalis on Redis.
+//!
+//! The queue name is spelled out here instead of apalis' default (the job
+//! type's Rust path): moving or renaming the type would otherwise orphan every
+//! queued job.
+
+use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The Redis queue the worker consumes checks from. Overridable with
+/// `CHECK_QUEUE` so several copies (or tests) can share one Redis.
+pub const CHECK_QUEUE: &str = "beacon:checks";
+
+/// Probe one monitor once. `check_id` becomes the primary key of the recorded
+/// check: delivery is at-least-once, and a redelivered job must not record twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckMonitor {
+    pub check_id: Uuid,
+    pub monitor_id: Uuid,
+    pub trigger: CheckTrigger,
+    pub requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckTrigger {
+    /// Due by the monitor's interval.
+    Schedule,
+    /// A user pressed "check now".
+    Manual,
+}
+
+impl CheckTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+impl CheckMonitor {
+    pub fn new(monitor_id: Uuid, trigger: CheckTrigger) -> Self {
+        Self {
+            check_id: Uuid::now_v7(),
+            monitor_id,
+            trigger,
+            requested_at: Utc::now(),
+        }
+    }
+}
+
+/// The storage both sides use for [`CheckMonitor`], on the named queue.
+pub fn check_storage(conn: ConnectionManager, queue: &str) -> RedisStorage<CheckMonitor> {
+    RedisStorage::new(conn).with_config(Config::default().queue(queue))
+}

@@ -1,0 +1,128 @@
+//! Logging: JSON lines in production (what `fly logs` and log shippers parse),
+//! readable lines in development. Every line carries the Fly region and machine
+//! id when present, so a line from a scaled-out app says where it came from.
+
+use std::fmt;
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::{
+    EnvFilter,
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    registry::LookupSpan,
+};
+
+use crate::config::{FlyContext, LogFormat};
+
+/// Quiet enough for production, loud enough to see requests.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,apalis=info";
+
+/// Installs the global subscriber. Safe to call more than once (tests do):
+/// later calls are ignored.
+pub fn init(format: LogFormat, fly: &FlyContext) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let tags = FlyTags::from(fly);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .event_format(WithFlyTags {
+                inner: tracing_subscriber::fmt::format().json().flatten_event(true),
+                tags,
+            })
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .try_init(),
+        LogFormat::Pretty => builder
+            .event_format(WithFlyTags {
+                inner: tracing_subscriber::fmt::format().compact(),
+                tags,
+            })
+            .try_init(),
+    };
+}
+
+/// The Fly fields, rendered once at start-up.
+#[derive(Debug, Clone, Default)]
+struct FlyTags {
+    /// `"fly_region":"ams","fly_machine_id":"abc",` for JSON lines.
+    json: String,
+    /// `ams/abc ` for readable lines.
+    text: String,
+}
+
+impl From<&FlyContext> for FlyTags {
+    fn from(fly: &FlyContext) -> Self {
+        let pairs = [
+            ("fly_region", &fly.region),
+            ("fly_machine_id", &fly.machine_id),
+        ];
+        let present: Vec<(&str, &String)> = pairs
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)))
+            .collect();
+        let json = present
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{},", serde_json::Value::String((*v).clone())))
+            .collect();
+        let text = if present.is_empty() {
+            String::new()
+        } else {
+            let joined: Vec<&str> = present.iter().map(|(_, v)| v.as_str()).collect();
+            format!("{} ", joined.join("/"))
+        };
+        Self { json, text }
+    }
+}
+
+/// Wraps a formatter and adds the Fly fields to each line it writes.
+struct WithFlyTags<F> {
+    inner: F,
+    tags: FlyTags,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithFlyTags<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        if self.tags.json.is_empty() && self.tags.text.is_empty() {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        // A JSON line is one object: the fields go right after its `{`.
+        match line.strip_prefix('{') {
+            Some(rest) => write!(writer, "{{{}{rest}", self.tags.json),
+            None => write!(writer, "{}{line}", self.tags.text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fly_tags_render_for_json_and_text() {
+        let tags = FlyTags::from(&FlyContext {
+            region: Some("ams".into()),
+            machine_id: Some("e82".into()),
+            ..FlyContext::default()
+        });
+        assert_eq!(tags.json, r#""fly_region":"ams","fly_machine_id":"e82","#);
+        assert_eq!(tags.text, "ams/e82 ");
+    }
+
+    #[test]
+    fn no_fly_context_means_no_tags() {
+        let tags = FlyTags::from(&FlyContext::default());
+        assert!(tags.json.is_empty() && tags.text.is_empty());
+    }
+}

@@ -176,6 +176,16 @@ pub async fn print_status(
 
 /// `api migrate run`: applies what is pending and says what it applied.
 pub async fn run(conn: &mut PgConnection, out: &mut impl Write) -> anyhow::Result<()> {
+    // Hold the migrator's advisory lock around the before/after snapshots too,
+    // so a machine that waited reports "up to date" rather than the other's
+    // work. Postgres advisory locks nest within a session.
+    conn.lock().await?;
+    let result = run_locked(conn, out).await;
+    conn.unlock().await?;
+    result
+}
+
+async fn run_locked(conn: &mut PgConnection, out: &mut impl Write) -> anyhow::Result<()> {
     let before = applied_versions(&status(conn).await?);
     // A rolled-back release runs an older binary against a newer schema:
     // migrations it does not know are reported, not fatal.
@@ -220,23 +230,24 @@ pub async fn revert(
     to: Option<i64>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let before = applied_versions(&status(conn).await?);
-    let Some(&last) = before.last() else {
-        writeln!(out, "nothing to revert: no migration is applied")?;
-        return Ok(());
-    };
-    let target = match to {
-        Some(0) => 0,
-        Some(version) if known().any(|m| m.version == version) => version,
-        Some(version) => anyhow::bail!(
+    if let Some(version) = to
+        && version != 0
+        && !known().any(|m| m.version == version)
+    {
+        anyhow::bail!(
             "--to {version} is not a migration of this build; choose 0 or one of: {}",
             known()
                 .map(|m| m.version.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ),
-        None => before.range(..last).next_back().copied().unwrap_or(0),
+        );
+    }
+    let before = applied_versions(&status(conn).await?);
+    let Some(&last) = before.last() else {
+        writeln!(out, "nothing to revert: no migration is applied")?;
+        return Ok(());
     };
+    let target = to.unwrap_or_else(|| before.range(..last).next_back().copied().unwrap_or(0));
     if target >= last {
         writeln!(
             out,

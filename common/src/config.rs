@@ -91,8 +91,10 @@ impl FromStr for LogFormat {
 /// Reads variables from a source; the process environment in production,
 /// a map in tests (so config tests never touch global state).
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 impl Default for Env<'_> {
     fn default() -> Self {

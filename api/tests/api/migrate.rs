@@ -1,0 +1,224 @@
+//! `api migrate` through the real binary, as Fly's release_command runs it.
+
+use std::process::{Command, Output};
+
+use sqlx::PgPool;
+
+use crate::helpers::create_database;
+
+fn api(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run the api binary")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn lines_with(text: &str, word: &str) -> usize {
+    text.lines()
+        .filter(|l| l.split_whitespace().any(|w| w == word))
+        .count()
+}
+
+fn applied_lines(text: &str) -> usize {
+    text.lines().filter(|l| l.starts_with("applied ")).count()
+}
+
+#[tokio::test]
+async fn status_run_and_revert_manage_the_schema() {
+    let url = create_database().await;
+
+    let status = api(&url, &["migrate", "status"]);
+    assert!(status.status.success());
+    let text = stdout(&status);
+    assert_eq!(lines_with(&text, "pending"), 3, "{text}");
+    assert!(text.contains("0 applied, 3 pending"), "{text}");
+    let check = api(&url, &["migrate", "status", "--check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "pending migrations fail --check"
+    );
+
+    let run = api(&url, &["migrate", "run"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = stdout(&run);
+    assert!(text.contains("applied 0001 users"), "{text}");
+    assert!(text.contains("applied 0003 checks"), "{text}");
+
+    let again = api(&url, &["migrate", "run"]);
+    assert!(again.status.success());
+    let text = stdout(&again);
+    assert!(text.contains("up to date"), "{text}");
+    assert_eq!(
+        applied_lines(&text),
+        0,
+        "the second run applies nothing: {text}"
+    );
+    assert!(
+        api(&url, &["migrate", "status", "--check"])
+            .status
+            .success()
+    );
+
+    let revert = api(&url, &["migrate", "revert"]);
+    assert!(revert.status.success());
+    let text = stdout(&revert);
+    assert_eq!(text.trim(), "reverted 0003 checks");
+    let pool = PgPool::connect(&url).await.expect("connect");
+    let checks_exists: bool = sqlx::query_scalar("SELECT to_regclass('checks') IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert!(!checks_exists);
+    assert!(stdout(&api(&url, &["migrate", "status"])).contains("2 applied, 1 pending"));
+
+    let all = api(&url, &["migrate", "revert", "--to", "0"]);
+    assert!(all.status.success());
+    let text = stdout(&all);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["reverted 0002 monitors", "reverted 0001 users"]
+    );
+    let users_exists: bool = sqlx::query_scalar("SELECT to_regclass('users') IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert!(!users_exists);
+
+    let unknown_target = api(&url, &["migrate", "revert", "--to", "42"]);
+    assert_eq!(unknown_target.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown_target.stderr).contains("--to 42 is not a migration"));
+}
+
+#[tokio::test]
+async fn two_machines_running_migrations_at_once_apply_each_once() {
+    let url = create_database().await;
+    let (a, b) = tokio::join!(
+        tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || api(&url, &["migrate", "run"])
+        }),
+        tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || api(&url, &["migrate", "run"])
+        }),
+    );
+    let (a, b) = (a.expect("join"), b.expect("join"));
+    assert!(a.status.success() && b.status.success());
+    let together = format!("{}{}", stdout(&a), stdout(&b));
+    assert_eq!(
+        applied_lines(&together),
+        3,
+        "each migration applied once: {together}"
+    );
+    assert_eq!(together.matches("up to date").count(), 1, "{together}");
+    let pool = PgPool::connect(&url).await.expect("connect");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert_eq!(rows, 3);
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_reported_and_blocks_run() {
+    let url = create_database().await;
+    assert!(api(&url, &["migrate", "run"]).status.success());
+    let pool = PgPool::connect(&url).await.expect("connect");
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 2")
+        .execute(&pool)
+        .await
+        .expect("tamper");
+
+    let status = api(&url, &["migrate", "status", "--check"]);
+    assert_eq!(status.status.code(), Some(1));
+    let text = stdout(&status);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("0002") && l.contains("changed")),
+        "{text}"
+    );
+
+    let run = api(&url, &["migrate", "run"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("error:"));
+}
+
+#[tokio::test]
+async fn migrations_unknown_to_this_build_are_reported_not_fatal() {
+    // A rolled-back release runs an older binary against a newer schema.
+    let url = create_database().await;
+    assert!(api(&url, &["migrate", "run"]).status.success());
+    let pool = PgPool::connect(&url).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let run = api(&url, &["migrate", "run"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout(&run).contains("newer than this build"));
+    let status = stdout(&api(&url, &["migrate", "status"]));
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("9999") && l.contains("unknown")),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_bad_database_url_stops_with_one_line_naming_the_variable() {
+    let output = api("mysql://user:hunter2@db/beacon", &["migrate", "status"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the URL's password is not echoed"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let port = crate::helpers::free_port();
+    let output = api(
+        &format!("postgres://postgres@127.0.0.1:{port}/beacon"),
+        &["migrate", "run"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_malformed_port_before_starting() {
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .env("PORT", "eighty")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "configuration error: PORT is `eighty`: invalid digit found in string"
+    );
+}

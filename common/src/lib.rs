@@ -14,3 +14,5 @@ pub mod nats;
 pub mod redis_conn;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "test-helpers")]
+pub mod testing;

@@ -65,7 +65,7 @@ impl WorkerConfig {
             concurrency: to_usize(env.bounded("WORKER_CONCURRENCY", 32, 1, 1024)?),
             poll_interval: env.millis("POLL_INTERVAL_MS", 1_000, 10, 60_000)?,
             heartbeat_interval: env.seconds("HEARTBEAT_INTERVAL_SECS", 5, 1, 300)?,
-            missed_heartbeats: to_usize(env.bounded("MISSED_HEARTBEATS", 3, 1, 100)?),
+            missed_heartbeats: to_usize(env.bounded("MISSED_HEARTBEATS", 6, 2, 100)?),
             scheduler_tick: env.millis("SCHEDULER_TICK_MS", 2_000, 100, 60_000)?,
             scheduler_batch: i64::try_from(env.bounded("SCHEDULER_BATCH", 500, 1, 10_000)?)
                 .unwrap_or(500),
@@ -108,7 +108,11 @@ mod tests {
         let config = WorkerConfig::from_env(&Env::from_pairs(&[])).expect("defaults");
         assert_eq!(config.port, 9092);
         assert_eq!(config.check_queue, common::jobs::CHECK_QUEUE);
-        assert_eq!(config.orphan_timeout(), Duration::from_secs(15));
+        assert_eq!(config.orphan_timeout(), Duration::from_secs(30));
+        assert!(
+            config.shutdown_timeout < config.orphan_timeout(),
+            "a draining worker is not taken for dead"
+        );
         assert!(!config.allow_private_targets);
     }
 

@@ -87,62 +87,72 @@ pub struct ForbiddenTarget {
     pub reason: &'static str,
 }
 
+/// What a check may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// `ALLOW_PRIVATE_TARGETS`: everything goes (development, tests).
+    pub allow_private: bool,
+    /// Exact addresses allowed despite the rules. Not configurable: tests
+    /// use it to serve a first hop on loopback and still see the rules
+    /// refuse the next one.
+    pub exceptions: Vec<IpAddr>,
+}
+
+impl TargetPolicy {
+    pub fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
+        if self.allow_private || self.exceptions.contains(&ip) {
+            None
+        } else {
+            forbidden_reason(ip)
+        }
+    }
+
+    /// The resolver never sees IP literals (`http://10.0.0.1/`): check
+    /// those here, before each hop.
+    pub fn check_literal_host(&self, url: &url::Url) -> Result<(), ForbiddenTarget> {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            _ => return Ok(()),
+        };
+        match self.refusal(ip) {
+            Some(reason) => Err(ForbiddenTarget {
+                host: ip.to_string(),
+                ip,
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Resolves names with the system resolver and refuses the lot if any address
 /// is forbidden: a name with one public and one private address is refused,
 /// rather than letting the connection race pick.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuardedResolver {
-    pub allow_private: bool,
+    pub policy: Arc<TargetPolicy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private {
-                for addr in &addrs {
-                    if let Some(reason) = forbidden_reason(addr.ip()) {
-                        return Err(Box::new(ForbiddenTarget {
-                            host,
-                            ip: addr.ip(),
-                            reason,
-                        })
-                            as Box<dyn std::error::Error + Send + Sync>);
-                    }
+            for addr in &addrs {
+                if let Some(reason) = policy.refusal(addr.ip()) {
+                    return Err(Box::new(ForbiddenTarget {
+                        host,
+                        ip: addr.ip(),
+                        reason,
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
                 }
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
-    }
-}
-
-impl GuardedResolver {
-    pub fn shared(self) -> Arc<Self> {
-        Arc::new(self)
-    }
-}
-
-/// The resolver never sees IP literals (`http://10.0.0.1/`): check those
-/// here, before each hop.
-pub fn check_literal_host(url: &url::Url, allow_private: bool) -> Result<(), ForbiddenTarget> {
-    if allow_private {
-        return Ok(());
-    }
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        _ => return Ok(()),
-    };
-    match forbidden_reason(ip) {
-        Some(reason) => Err(ForbiddenTarget {
-            host: ip.to_string(),
-            ip,
-            reason,
-        }),
-        None => Ok(()),
     }
 }
 
@@ -206,15 +216,31 @@ mod tests {
     }
 
     #[test]
+    #[test]
     fn literal_hosts_are_checked_unless_private_targets_are_allowed() {
+        let strict = TargetPolicy::default();
         let url = url::Url::parse("http://[fdaa::3]:8080/").expect("url");
-        let refused = check_literal_host(&url, false).expect_err("refused");
+        let refused = strict.check_literal_host(&url).expect_err("refused");
         assert!(refused.to_string().contains("unique-local"), "{refused}");
-        assert!(check_literal_host(&url, true).is_ok());
+        let open = TargetPolicy {
+            allow_private: true,
+            exceptions: Vec::new(),
+        };
+        assert!(open.check_literal_host(&url).is_ok());
         let named = url::Url::parse("http://example.com/").expect("url");
         assert!(
-            check_literal_host(&named, false).is_ok(),
+            strict.check_literal_host(&named).is_ok(),
             "names are left to the resolver"
         );
+    }
+
+    #[test]
+    fn exceptions_allow_exactly_their_address() {
+        let policy = TargetPolicy {
+            allow_private: false,
+            exceptions: vec!["127.0.0.1".parse().expect("ip")],
+        };
+        assert_eq!(policy.refusal("127.0.0.1".parse().expect("ip")), None);
+        assert!(policy.refusal("127.0.0.2".parse().expect("ip")).is_some());
     }
 }

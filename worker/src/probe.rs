@@ -9,7 +9,9 @@ use std::{
 
 use reqwest::{Method, StatusCode, header};
 
-use crate::outbound::{ForbiddenTarget, GuardedResolver, check_literal_host};
+use std::sync::Arc;
+
+use crate::outbound::{ForbiddenTarget, GuardedResolver, TargetPolicy};
 
 /// Enough to see that a body arrives; a monitor is not a downloader.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -25,18 +27,21 @@ pub struct ProbeResult {
 #[derive(Clone)]
 pub struct Prober {
     client: reqwest::Client,
-    allow_private: bool,
+    policy: Arc<TargetPolicy>,
     max_redirects: usize,
 }
 
 impl Prober {
-    pub fn new(allow_private: bool, max_redirects: usize) -> anyhow::Result<Self> {
+    pub fn new(policy: TargetPolicy, max_redirects: usize) -> anyhow::Result<Self> {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             // Redirects are followed by hand, so each hop is checked.
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve names itself, past the guard.
             .no_proxy()
-            .dns_resolver(GuardedResolver { allow_private }.shared())
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+            }))
             .user_agent(concat!(
                 "Beacon/",
                 env!("CARGO_PKG_VERSION"),
@@ -46,7 +51,7 @@ impl Prober {
             .build()?;
         Ok(Self {
             client,
-            allow_private,
+            policy,
             max_redirects,
         })
     }
@@ -92,7 +97,9 @@ impl Prober {
             .map_err(|_| format!("unsupported method {method}"))?;
         let mut url = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         for hop in 0..=self.max_redirects {
-            check_literal_host(&url, self.allow_private).map_err(|e| e.to_string())?;
+            self.policy
+                .check_literal_host(&url)
+                .map_err(|e| e.to_string())?;
             let response = self
                 .client
                 .request(method.clone(), url.clone())

@@ -12,6 +12,7 @@ use crate::{
     config::WorkerConfig,
     http::{self, HttpState},
     job::CheckDeps,
+    outbound::TargetPolicy,
     probe::Prober,
     retention, scheduler, supervisor,
 };
@@ -112,7 +113,13 @@ impl Worker {
         let deps = Arc::new(CheckDeps {
             db: self.db.clone(),
             nats: self.nats.clone(),
-            prober: Prober::new(config.allow_private_targets, config.max_redirects)?,
+            prober: Prober::new(
+                TargetPolicy {
+                    allow_private: config.allow_private_targets,
+                    exceptions: Vec::new(),
+                },
+                config.max_redirects,
+            )?,
             thresholds: config.thresholds,
             max_attempts: config.max_attempts,
         });

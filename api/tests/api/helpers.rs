@@ -1,33 +1,19 @@
 //! `spawn_app()` and friends.
 
-use std::{
-    net::TcpListener as StdListener,
-    process::{Child, Command, Stdio},
-    sync::Once,
-    time::Duration,
-};
+use std::sync::Once;
 
 use api::{config::ApiConfig, startup::Application};
 use common::config::{Env, LogFormat, Secret};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::oneshot;
+
+pub use common::testing::{
+    PrivateRedis, create_database, eventually, free_port, migrated_database, nats_url, redis_url,
+    unique_queue,
+};
 use uuid::Uuid;
-
-/// The server that test databases are created on; trust auth on this machine.
-pub fn postgres_base_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-pub fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
 
 static TRACING: Once = Once::new();
 
@@ -38,32 +24,6 @@ fn init_tracing() {
             common::telemetry::init(LogFormat::Pretty, &Default::default());
         }
     });
-}
-
-/// A new, empty database named `beacon_test_<uuid>`; its URL.
-pub async fn create_database() -> String {
-    let name = format!("beacon_test_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{}/postgres", postgres_base_url()))
-        .await
-        .expect("Postgres is reachable on 127.0.0.1:5432");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-        .await
-        .expect("create test database");
-    format!("{}/{name}", postgres_base_url())
-}
-
-/// A new database with every migration applied.
-pub async fn migrated_database() -> (String, PgPool) {
-    let url = create_database().await;
-    let pool = PgPool::connect(&url)
-        .await
-        .expect("connect to test database");
-    common::db::MIGRATOR
-        .run(&pool)
-        .await
-        .expect("migrate test database");
-    (url, pool)
 }
 
 pub struct TestApp {
@@ -90,7 +50,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ApiConfig)) -> TestApp {
     config.common.database.url = Secret::new(database_url);
     config.common.redis_url = Secret::new(redis_url());
     config.common.nats_url = Secret::new(nats_url());
-    config.check_queue = format!("beacon:test:{}:checks", Uuid::new_v4().simple());
+    config.check_queue = unique_queue();
     customize(&mut config);
 
     let check_queue = config.check_queue.clone();
@@ -278,83 +238,4 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "error has a message: {body}"
     );
     body
-}
-
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A `redis-server` of the test's own, for tests that stop Redis.
-pub struct PrivateRedis {
-    pub url: String,
-    child: Child,
-}
-
-impl PrivateRedis {
-    pub async fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        // Owned at once, so a failed start below still kills it on drop.
-        let server = Self {
-            url: format!("redis://127.0.0.1:{port}"),
-            child,
-        };
-        let client = redis::Client::open(server.url.as_str()).expect("url");
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private redis-server did not start");
-    }
-
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Polls until `check` holds, or fails the test after `within`.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {within:?} waiting for {what}");
 }

@@ -386,6 +386,7 @@ async fn check_now_queues_a_job_under_the_agreed_queue_name() {
         .expect("job data");
     assert_eq!(jobs.len(), 1, "one job stored");
     let (task_id, data) = jobs.into_iter().next().expect("one job");
+    assert_eq!(task_id, check_id.to_string(), "the check id is the task id");
     // apalis-redis 1.0 puts every new task in the scheduled set, due now; the
     // worker moves due tasks to the active list.
     let due: Option<f64> = redis::cmd("ZSCORE")

@@ -216,7 +216,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn literal_hosts_are_checked_unless_private_targets_are_allowed() {
         let strict = TargetPolicy::default();
         let url = url::Url::parse("http://[fdaa::3]:8080/").expect("url");

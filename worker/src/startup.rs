@@ -136,8 +136,9 @@ impl Worker {
         };
         let _ = stop.send(true);
         let _ = tokio::join!(scheduler, retention, http);
-        // Whatever the worker published is on its way before the process goes.
-        let _ = self.nats.flush().await;
+        // Whatever the worker published is on its way before the process
+        // goes; bounded, because a flush waits for a NATS that may be down.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.nats.flush()).await;
         match &result {
             Ok(()) => tracing::info!("worker stopped"),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "worker gave up"),

@@ -8,14 +8,14 @@
 //! and giving up is an error the process exits non-zero on, so Fly's restart
 //! policy takes over.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use apalis::{
     layers::retry::{
         HasherRng, RetryPolicy,
         backoff::{ExponentialBackoffMaker, MakeBackoff},
     },
-    prelude::{BackendExt, ParallelizeExt, WorkerBuilder, WorkerBuilderExt},
+    prelude::{BackendExt, ParallelizeExt, WorkerBuilder, WorkerBuilderExt, WorkerError},
 };
 use apalis_redis::ConnectionManager;
 use tokio::sync::watch;
@@ -97,11 +97,14 @@ async fn run_once(
         .build(crate::job::check_monitor);
 
     let mut stop_for_worker = stop.clone();
-    let run = worker.run_until(async move {
-        let _ = stop_for_worker.wait_for(|stopped| *stopped).await;
-        Ok::<(), std::io::Error>(())
-    });
-    tokio::pin!(run);
+    // Boxed as `dyn Future + Send` here, where the compiler can prove it:
+    // left generic, the worker's future fails the `Send` check of an outer
+    // `tokio::spawn` (a higher-ranked lifetime inference limitation).
+    let mut run: Pin<Box<dyn Future<Output = Result<(), WorkerError>> + Send>> =
+        Box::pin(worker.run_until(async move {
+            let _ = stop_for_worker.wait_for(|stopped| *stopped).await;
+            Ok::<(), std::io::Error>(())
+        }));
     // The worker waits for in-flight checks without limit; bound the drain.
     let drain = config.shutdown_timeout;
     let deadline = async move {

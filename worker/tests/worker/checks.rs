@@ -1,0 +1,272 @@
+use std::time::Duration;
+
+use common::{
+    events::{CheckRecorded, MonitorState},
+    jobs::{CheckMonitor, CheckTrigger},
+};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use worker::{light::Thresholds, store::Recorded};
+
+use crate::helpers::{TestEnv, TestTarget, allow_all, check_deps, nats_url, spawn_worker};
+
+#[tokio::test]
+async fn a_check_requested_through_the_api_is_recorded_and_announced_on_nats() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+
+    let mut api_config = api::config::ApiConfig::from_env(&common::config::Env::from_pairs(&[
+        ("PORT", "0"),
+        ("METRICS_PORT", "0"),
+    ]))
+    .expect("api config");
+    api_config.common.database.url = common::config::Secret::new(env.database_url.clone());
+    api_config.common.redis_url = common::config::Secret::new(env.redis_url.clone());
+    api_config.check_queue = env.queue.clone();
+    let app = api::startup::Application::build(api_config)
+        .await
+        .expect("api");
+    let api = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let worker = spawn_worker(env.worker_config()).await;
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let signup: Value = client
+        .post(format!("{api}/api/auth/signup"))
+        .json(&json!({"email": format!("{}@example.com", uuid::Uuid::now_v7()), "password": "long enough"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("json");
+    let user_id: uuid::Uuid = signup["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let monitor: Value = client
+        .post(format!("{api}/api/monitors"))
+        .json(&json!({"name": "target", "url": target.url("/ok")}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let monitor_id = monitor["id"].as_str().expect("id");
+
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    let mut events = nats
+        .subscribe(common::events::user_subject(user_id))
+        .await
+        .expect("subscribe");
+    nats.flush().await.expect("flush");
+
+    let queued = client
+        .post(format!("{api}/api/monitors/{monitor_id}/check"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .expect("check now");
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let queued: Value = queued.json().await.expect("json");
+    let check_id = queued["check_id"].as_str().expect("check id").to_owned();
+
+    // The scheduler also checks the new monitor (it is due at once): wait for
+    // the event of the check we asked for.
+    let event = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(message) = events.next().await {
+            let event: CheckRecorded =
+                serde_json::from_slice(&message.payload).expect("event JSON");
+            if event.check_id.to_string() == check_id {
+                return event;
+            }
+        }
+        panic!("subscription ended");
+    })
+    .await
+    .expect("the check's event arrives");
+    assert_eq!(event.monitor_id.to_string(), monitor_id);
+    assert_eq!(event.user_id, user_id);
+    assert!(event.ok);
+    assert_eq!(event.status_code, Some(200));
+    assert_eq!(event.state, MonitorState::Up);
+
+    let checks: Value = client
+        .get(format!("{api}/api/monitors/{monitor_id}/checks"))
+        .send()
+        .await
+        .expect("checks")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = checks["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(ids.contains(&check_id.as_str()), "{checks}");
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_redelivered_check_is_recorded_once() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
+    let deps = check_deps(&env, allow_all()).await;
+    let job = CheckMonitor::new(monitor_id, CheckTrigger::Manual);
+
+    let first = worker::job::execute_check(&deps, &job)
+        .await
+        .expect("first");
+    assert!(matches!(first, Recorded::New(_)));
+    let second = worker::job::execute_check(&deps, &job)
+        .await
+        .expect("second");
+    assert_eq!(second, Recorded::Duplicate);
+    assert_eq!(env.check_ids(monitor_id).await, vec![job.check_id]);
+}
+
+#[tokio::test]
+async fn failures_turn_the_light_yellow_then_red_and_recovery_shows_flapping() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/status/500"), false).await;
+    let deps = check_deps(&env, allow_all()).await;
+    async fn run(deps: &worker::job::CheckDeps, monitor_id: uuid::Uuid) -> CheckRecorded {
+        let job = CheckMonitor::new(monitor_id, CheckTrigger::Schedule);
+        match worker::job::execute_check(deps, &job).await.expect("check") {
+            Recorded::New(event) => *event,
+            other => panic!("expected a new check, got {other:?}"),
+        }
+    }
+
+    let first = run(&deps, monitor_id).await;
+    assert_eq!(first.state, MonitorState::Degraded);
+    assert_eq!(first.error.as_deref(), Some("expected status 200, got 500"));
+    assert_eq!(run(&deps, monitor_id).await.state, MonitorState::Down);
+    assert_eq!(env.monitor_state(monitor_id).await, "down");
+
+    sqlx::query("UPDATE monitors SET url = $2 WHERE id = $1")
+        .bind(monitor_id)
+        .bind(target.url("/ok"))
+        .execute(&env.db)
+        .await
+        .expect("fix target");
+    assert_eq!(
+        run(&deps, monitor_id).await.state,
+        MonitorState::Degraded,
+        "recent failures: flapping"
+    );
+    for _ in 0..4 {
+        run(&deps, monitor_id).await;
+    }
+    assert_eq!(
+        run(&deps, monitor_id).await.state,
+        MonitorState::Up,
+        "clean history again"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_success_is_yellow() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/slow/300"), false).await;
+    let mut deps = check_deps(&env, allow_all()).await;
+    deps.thresholds = Thresholds {
+        slow_ms: 100,
+        ..Thresholds::default()
+    };
+    let job = CheckMonitor::new(monitor_id, CheckTrigger::Manual);
+    let Recorded::New(event) = worker::job::execute_check(&deps, &job)
+        .await
+        .expect("check")
+    else {
+        panic!("expected a new check");
+    };
+    assert!(event.ok);
+    assert_eq!(event.state, MonitorState::Degraded);
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_a_recorded_failure_not_a_job_error() {
+    let env = TestEnv::new().await;
+    let closed = format!("http://127.0.0.1:{}/", crate::helpers::free_port());
+    let (_, monitor_id) = env.monitor(&closed, false).await;
+    let deps = check_deps(&env, allow_all()).await;
+    let job = CheckMonitor::new(monitor_id, CheckTrigger::Manual);
+    let Recorded::New(event) = worker::job::execute_check(&deps, &job)
+        .await
+        .expect("check")
+    else {
+        panic!("expected a new check");
+    };
+    assert!(!event.ok);
+    assert_eq!(event.status_code, None);
+    assert!(
+        event
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("connection failed")),
+        "{:?}",
+        event.error
+    );
+}
+
+#[tokio::test]
+async fn a_check_of_a_deleted_monitor_is_dropped() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
+    let deps = check_deps(&env, allow_all()).await;
+    let job = CheckMonitor::new(monitor_id, CheckTrigger::Manual);
+    sqlx::query("DELETE FROM monitors WHERE id = $1")
+        .bind(monitor_id)
+        .execute(&env.db)
+        .await
+        .expect("delete");
+    let outcome = worker::job::execute_check(&deps, &job)
+        .await
+        .expect("check");
+    assert_eq!(outcome, Recorded::MonitorGone);
+    assert_eq!(env.checks_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_undecodable_job_is_aborted_and_the_worker_carries_on() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
+
+    // A job of another shape, as an incompatible release might queue.
+    let conn =
+        common::redis_conn::connect_lazy(&common::config::Secret::new(env.redis_url.clone()))
+            .expect("redis");
+    let mut raw: apalis_redis::RedisStorage<Value> =
+        apalis_redis::RedisStorage::new(conn).with_config(common::jobs::queue_config(&env.queue));
+    apalis::prelude::TaskSink::push(&mut raw, json!({"nonsense": true}))
+        .await
+        .expect("push");
+
+    let worker = spawn_worker(env.worker_config()).await;
+    let ids = env.queue_checks(monitor_id, 1).await;
+    env.wait_for_checks(monitor_id, &ids, Duration::from_secs(15))
+        .await;
+
+    let mut redis = env.redis().await;
+    let dead: usize = redis::cmd("SCARD")
+        .arg(format!("{}:dead", env.queue))
+        .query_async(&mut redis)
+        .await
+        .expect("dead set");
+    assert_eq!(dead, 1, "the bad job is parked, not retried");
+    worker.stop().await.expect("clean stop");
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings the local stack up: Postgres, Redis and NATS on 127.0.0.1, then the
-# api built from this checkout, migrated and answering /api/ready.
+# api (migrated, answering /api/ready) and the worker built from this checkout.
 set -euo pipefail
 
 usage() {
@@ -9,14 +9,17 @@ Usage: scripts/dev.sh [--detach | --stop] [--dry-run] [--help]
 
 Brings the local stack up, from any directory:
   1. Postgres, Redis and NATS answer on 127.0.0.1 (installed and started if needed)
-  2. cargo build -p api (offline, from the committed .sqlx cache)
+  2. cargo build -p api -p worker (offline, from the committed .sqlx cache)
   3. the database `beacon` exists (when DATABASE_URL is the default) and is migrated
   4. `api serve` runs until /api/ready answers 200, logging to .artifacts/dev/api.log
+  5. `worker` runs until its /ready answers 200, logging to .artifacts/dev/worker.log;
+     locally it may check private addresses (ALLOW_PRIVATE_TARGETS=true), so a
+     monitor can watch something on localhost
 
-Then it waits: Ctrl-C (or SIGTERM) stops the api gracefully and waits for it.
+Then it waits: Ctrl-C (or SIGTERM) stops both gracefully and waits for them.
 
 Options:
-  --detach    leave the api running in the background and return
+  --detach    leave the processes running in the background and return
   --stop      stop what an earlier --detach left running
   --dry-run   print the commands instead of running them (read-only probes still run)
   -h, --help  show this help
@@ -24,8 +27,9 @@ Options:
 Environment (defaults in brackets):
   PORT          api HTTP port [8080]
   METRICS_PORT  api Prometheus port [9091]
+  WORKER_PORT   worker /health, /ready, /metrics port [9092]
   DATABASE_URL  [postgres://postgres@127.0.0.1:5432/beacon]
-  Every other variable in the README's configuration table reaches the api as is.
+  Every other variable in the README's configuration table reaches both as is.
 EOF
 }
 
@@ -56,7 +60,10 @@ readonly DEFAULT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/beacon
 # Exported so the api and the URLs printed here agree.
 export PORT="${PORT:-8080}"
 export METRICS_PORT="${METRICS_PORT:-9091}"
+export WORKER_PORT="${WORKER_PORT:-9092}"
 export DATABASE_URL="${DATABASE_URL:-$DEFAULT_DATABASE_URL}"
+# Development only: lets local monitors watch localhost. Production refuses it.
+export ALLOW_PRIVATE_TARGETS="${ALLOW_PRIVATE_TARGETS:-true}"
 
 readonly DEV_DIR=.artifacts/dev
 readonly READY_TIMEOUT_SECS=60
@@ -67,6 +74,7 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 [[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
 # An absolute path, so `ps` shows which checkout a process belongs to (see running_pid).
 readonly API_BIN="$target_dir/debug/api"
+readonly WORKER_BIN="$target_dir/debug/worker"
 
 # Names of the processes this run started, in start order.
 STARTED=()
@@ -195,6 +203,8 @@ ensure_database() {
 start_stack() {
     start_process api "$API_BIN" serve
     wait_for_ready api "http://127.0.0.1:$PORT/api/ready"
+    start_process worker "$WORKER_BIN"
+    wait_for_ready worker "http://127.0.0.1:$WORKER_PORT/ready"
 }
 
 # Whatever stops this script before a successful --detach also stops what it started.
@@ -212,8 +222,8 @@ Beacon is up:
   health    http://localhost:$PORT/api/health
   ready     http://localhost:$PORT/api/ready
   OpenAPI   http://localhost:$PORT/api/openapi.json
-  metrics   http://localhost:$METRICS_PORT/metrics
-  api log   $(log_file api)
+  metrics   http://localhost:$METRICS_PORT/metrics (api), http://localhost:$WORKER_PORT/metrics (worker)
+  logs      $(log_file api), $(log_file worker)
 EOF
 }
 
@@ -226,7 +236,7 @@ step "Services: Postgres, Redis, NATS"
 ensure_services
 
 step "Build"
-run env SQLX_OFFLINE=true cargo build -p api
+run env SQLX_OFFLINE=true cargo build -p api -p worker
 
 step "Database"
 ensure_database
@@ -247,7 +257,7 @@ fi
 if [[ "$MODE" == detach ]]; then
     KEEP_RUNNING=1
     echo
-    echo "api is running in the background (pid $(running_pid api)); stop it with scripts/dev.sh --stop"
+    echo "api (pid $(running_pid api)) and worker (pid $(running_pid worker)) run in the background; stop them with scripts/dev.sh --stop"
     exit 0
 fi
 

@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     /// is aborted, not rescheduled forever.
     pub max_attempts: usize,
     pub retry_base_delay: Duration,
+    /// Quick failures of the check worker in a row (Redis gone) before the
+    /// process gives up and exits 1, for Fly's restart policy to take over.
+    pub max_quick_restarts: u32,
     /// After SIGTERM, how long in-flight checks get to finish.
     pub shutdown_timeout: Duration,
     pub thresholds: Thresholds,
@@ -75,6 +78,8 @@ impl WorkerConfig {
             retention_tick: env.seconds("RETENTION_TICK_SECS", 600, 1, 86_400)?,
             max_attempts: to_usize(env.bounded("CHECK_MAX_ATTEMPTS", 5, 1, 25)?),
             retry_base_delay: env.millis("RETRY_BASE_DELAY_MS", 500, 10, 60_000)?,
+            max_quick_restarts: u32::try_from(env.bounded("WORKER_MAX_RESTARTS", 20, 0, 10_000)?)
+                .unwrap_or(20),
             shutdown_timeout: env.seconds("SHUTDOWN_TIMEOUT_SECS", 20, 0, 600)?,
             thresholds,
             max_redirects: to_usize(env.bounded("PROBE_MAX_REDIRECTS", 5, 0, 20)?),

@@ -22,8 +22,6 @@ use tokio::sync::watch;
 
 use crate::{config::WorkerConfig, job::CheckDeps, queue};
 
-/// Quick failures in a row before the process gives up.
-const MAX_QUICK_FAILURES: u32 = 20;
 /// A worker that ran this long before failing was healthy: start counting again.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(10);
@@ -57,8 +55,8 @@ pub async fn run_check_worker(
         } else {
             quick_failures + 1
         };
-        if quick_failures > MAX_QUICK_FAILURES {
-            anyhow::bail!("check worker failed {MAX_QUICK_FAILURES} times in a row; giving up");
+        if quick_failures > config.max_quick_restarts {
+            anyhow::bail!("check worker failed {quick_failures} times in a row; giving up");
         }
         let delay = (Duration::from_millis(250) * 2u32.saturating_pow(quick_failures.min(6)))
             .min(MAX_RESTART_DELAY);

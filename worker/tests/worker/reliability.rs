@@ -180,3 +180,29 @@ async fn a_check_is_aborted_once_its_retry_budget_is_spent() {
     assert_eq!(scheduled, 0, "not rescheduled after the abort");
     worker.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn a_worker_that_cannot_reach_redis_gives_up_and_exits_non_zero() {
+    let env = TestEnv::new().await;
+    let mut vars = env.worker_env();
+    vars.retain(|(k, _)| *k != "REDIS_URL");
+    vars.push((
+        "REDIS_URL",
+        format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+    ));
+    vars.push(("WORKER_MAX_RESTARTS", "2".into()));
+    let mut worker = worker_process(&vars);
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || worker.wait()),
+    )
+    .await
+    .expect("the worker gave up in time")
+    .expect("join")
+    .expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a monitor that stops is fatal, so Fly restarts the machine"
+    );
+}

@@ -117,7 +117,7 @@ async fn the_same_process_recovers_from_redis_restarts_idle_and_busy() {
 async fn a_check_is_retried_while_postgres_refuses_and_recorded_when_it_returns() {
     let mut env = TestEnv::new().await;
     let target = TestTarget::start().await;
-    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
+    let (_, monitor_id) = env.monitor(&target.url("/slow/1000"), false).await;
     let proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], 5432))).await;
     env.database_url = proxy.url_for(&env.database_url);
 
@@ -126,11 +126,18 @@ async fn a_check_is_retried_while_postgres_refuses_and_recorded_when_it_returns(
     config.common.database.acquire_timeout = Duration::from_millis(500);
     let worker = spawn_worker(config).await;
 
-    proxy.cut();
     let ids = env.queue_checks(monitor_id, 1).await;
-    // Long enough for several attempts to fail.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually(
+        Duration::from_secs(15),
+        "the probe to be under way",
+        || async { target.hits.load(std::sync::atomic::Ordering::SeqCst) >= 1 },
+    )
+    .await;
+    // Postgres goes away while the target is being probed: recording fails.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(env.checks_count().await, 0);
+    assert!(target.hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     proxy.open().await;
 
     env.wait_for_checks(monitor_id, &ids, Duration::from_secs(30))

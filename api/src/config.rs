@@ -31,6 +31,9 @@ pub struct ApiConfig {
     pub check_queue: String,
     /// Each dependency gets this long to answer `/api/ready`.
     pub readiness_timeout: Duration,
+    /// A comment on idle SSE streams this often, well inside the idle
+    /// timeouts of Fly's proxy and nginx (60 s).
+    pub sse_keepalive: Duration,
 }
 
 impl ApiConfig {
@@ -82,6 +85,7 @@ impl ApiConfig {
                 .get("CHECK_QUEUE")
                 .unwrap_or_else(|| common::jobs::CHECK_QUEUE.to_owned()),
             readiness_timeout: env.millis("READINESS_TIMEOUT_MS", 1000, 50, 30_000)?,
+            sse_keepalive: env.seconds("SSE_KEEPALIVE_SECS", 15, 1, 50)?,
             common,
         })
     }

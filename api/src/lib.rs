@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http_metrics;
+pub mod live;
 pub mod migrate;
 pub mod monitors;
 pub mod openapi;

@@ -25,6 +25,7 @@ use crate::{
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Accounts and sessions"),
         (name = "monitors", description = "Watched URLs and their checks"),
+        (name = "live", description = "Server-Sent Events for the dashboard"),
     )
 )]
 pub struct ApiDoc;

@@ -29,7 +29,9 @@ use crate::{
     config::ApiConfig,
     csrf,
     error::{ApiError, json_error_fallback},
-    health, http_metrics, monitors,
+    health, http_metrics,
+    live::{self, hub::EventHub},
+    monitors,
     openapi::ApiDoc,
     state::AppState,
 };
@@ -37,6 +39,7 @@ use crate::{
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub struct Application {
+    stop: watch::Sender<bool>,
     listener: TcpListener,
     metrics_listener: TcpListener,
     router: Router,
@@ -61,7 +64,16 @@ impl Application {
         let listener = bind(config.port, "PORT").await?;
         let metrics_listener = bind(config.metrics_port, "METRICS_PORT").await?;
 
+        let live = Arc::new(EventHub::default());
+        tokio::spawn(live::hub::forward_from_nats(
+            nats.clone(),
+            Arc::clone(&live),
+        ));
+        let (stop, stopping) = watch::channel(false);
+
         let state = AppState {
+            live,
+            stopping,
             checks: common::jobs::check_storage(redis.clone(), &config.check_queue),
             sessions: Arc::new(SessionKeys::new(
                 config.jwt_secret.expose(),
@@ -79,6 +91,7 @@ impl Application {
             config: Arc::new(config.clone()),
         };
         Ok(Self {
+            stop,
             listener,
             metrics_listener,
             router: router(state, &config),
@@ -109,7 +122,8 @@ impl Application {
             metrics_port = self.metrics_port(),
             "api listening on [::]"
         );
-        let (stop, stopped) = watch::channel(false);
+        let stop = self.stop;
+        let stopped = stop.subscribe();
         let when_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stopped| *stopped).await;
         };
@@ -165,7 +179,8 @@ pub fn router(state: AppState, config: &ApiConfig) -> Router {
             OpenApiRouter::new()
                 .merge(health::router())
                 .nest("/auth", auth::router())
-                .nest("/monitors", monitors::router()),
+                .nest("/monitors", monitors::router())
+                .nest("/events", live::router()),
         )
         .split_for_parts();
     let openapi = Arc::new(openapi);

@@ -7,9 +7,12 @@ use common::jobs::CheckMonitor;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
+use tokio::sync::watch;
+
 use crate::{
     auth::{rate_limit::LoginLimiter, session::SessionKeys},
     config::ApiConfig,
+    live::hub::EventHub,
 };
 
 #[derive(Clone)]
@@ -22,4 +25,8 @@ pub struct AppState {
     pub checks: RedisStorage<CheckMonitor>,
     pub sessions: Arc<SessionKeys>,
     pub login_limiter: Arc<LoginLimiter>,
+    /// This machine's SSE streams, fed from NATS.
+    pub live: Arc<EventHub>,
+    /// Turns true when the server starts shutting down.
+    pub stopping: watch::Receiver<bool>,
 }

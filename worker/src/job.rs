@@ -73,27 +73,18 @@ pub async fn execute_check(deps: &CheckDeps, job: &CheckMonitor) -> Result<Recor
     match &recorded {
         Recorded::New(event) => {
             tracing::info!(ok, status = ?result.status_code, latency_ms, state = event.state.as_str(), "check recorded");
-            publish(&deps.nats, event).await;
+            let user_id = event.user_id;
+            events::publish(
+                &deps.nats,
+                user_id,
+                &events::UserEvent::Check((**event).clone()),
+            )
+            .await;
         }
         Recorded::Duplicate => tracing::info!("check was recorded before; redelivery ignored"),
         Recorded::MonitorGone => tracing::info!("monitor deleted during the check"),
     }
     Ok(recorded)
-}
-
-/// At-most-once, like all of core NATS: a browser that misses it re-syncs
-/// from Postgres when its stream reconnects. A failure is logged, never
-/// retried: the check itself is recorded.
-async fn publish(nats: &async_nats::Client, event: &events::CheckRecorded) {
-    let subject = events::user_subject(event.user_id);
-    match serde_json::to_vec(event) {
-        Ok(payload) => {
-            if let Err(e) = nats.publish(subject, payload.into()).await {
-                tracing::warn!(error = %e, "could not publish check event");
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "could not encode check event"),
-    }
 }
 
 /// The apalis handler. Jobs arrive as raw JSON and are decoded here: a job

@@ -5,7 +5,10 @@ pub mod model;
 
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
-use common::jobs::{CheckMonitor, CheckTrigger};
+use common::{
+    events::{self, UserEvent},
+    jobs::{CheckMonitor, CheckTrigger},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -60,6 +63,14 @@ pub struct CheckQueued {
     pub queued_at: DateTime<Utc>,
 }
 
+/// Tells the user's other tabs, on every API machine, about the change.
+async fn announce(state: &AppState, user: AuthUser, monitor: &Monitor) {
+    match serde_json::to_value(monitor) {
+        Ok(monitor) => events::publish(&state.nats, user.id, &UserEvent::Monitor { monitor }).await,
+        Err(e) => tracing::error!(error = %e, "cannot encode a monitor event"),
+    }
+}
+
 async fn owned_monitor(state: &AppState, user: AuthUser, id: Uuid) -> Result<Monitor, ApiError> {
     db::get(&state.db, user.id, id)
         .await?
@@ -106,6 +117,7 @@ async fn create_monitor(
     }
     let monitor = db::insert(&state.db, user.id, &settings).await?;
     tracing::info!(monitor_id = %monitor.id, "monitor created");
+    announce(&state, user, &monitor).await;
     Ok((StatusCode::CREATED, axum::Json(monitor)))
 }
 
@@ -144,10 +156,11 @@ async fn update_monitor(
 ) -> Result<axum::Json<Monitor>, ApiError> {
     let current = owned_monitor(&state, user, id).await?;
     let settings = input.apply_to(&current)?;
-    db::update(&state.db, user.id, id, &settings)
+    let monitor = db::update(&state.db, user.id, id, &settings)
         .await?
-        .map(axum::Json)
-        .ok_or(ApiError::NotFound("monitor"))
+        .ok_or(ApiError::NotFound("monitor"))?;
+    announce(&state, user, &monitor).await;
+    Ok(axum::Json(monitor))
 }
 
 /// Stop watching a URL; its checks go with it.
@@ -166,6 +179,8 @@ async fn delete_monitor(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     if db::delete(&state.db, user.id, id).await? {
+        let deleted = UserEvent::MonitorDeleted { monitor_id: id };
+        events::publish(&state.nats, user.id, &deleted).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("monitor"))

@@ -34,7 +34,9 @@ pub struct TestApp {
     pub redis_url: String,
     /// A client without a cookie store, for unauthenticated requests.
     pub api_client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,12 +56,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ApiConfig)) -> TestApp {
     customize(&mut config);
 
     let check_queue = config.check_queue.clone();
+    let database_url_for_test = config.common.database.url.expose().to_owned();
     let redis_url = config.common.redis_url.expose().to_owned();
     let app = Application::build(config).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -72,7 +75,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ApiConfig)) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
-        _stop: stop,
+        database_url: database_url_for_test,
+        stop: Some(stop),
+        server,
     }
 }
 
@@ -83,6 +88,14 @@ pub fn unique_email() -> String {
 pub const PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
+    /// Stops the server the way SIGTERM would and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.await.expect("server task")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -238,4 +251,89 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "error has a message: {body}"
     );
     body
+}
+
+/// One Server-Sent Event, or a comment (a keep-alive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub name: String,
+    pub data: String,
+    pub comment: bool,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.name, self.data))
+    }
+}
+
+/// A minimal EventSource: reads an SSE response event by event.
+pub struct SseStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseStream {
+    pub async fn open(client: &reqwest::Client, url: &str) -> Self {
+        let response = client.get(url).send().await.expect("events request");
+        assert_eq!(response.status(), StatusCode::OK, "events stream refused");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event or comment; `None` when the stream ended.
+    pub async fn next_any(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    name: "message".into(),
+                    data: String::new(),
+                    comment: false,
+                };
+                let mut data_lines = Vec::new();
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        event.comment = true;
+                    } else if let Some(name) = line.strip_prefix("event:") {
+                        event.name = name.trim().to_owned();
+                    } else if let Some(data) = line.strip_prefix("data:") {
+                        data_lines.push(data.strip_prefix(' ').unwrap_or(data).to_owned());
+                    }
+                }
+                event.data = data_lines.join("\n");
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .unwrap_or_else(|_| panic!("no event within {within:?}"))?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+        }
+    }
+
+    /// The next real event, skipping keep-alives.
+    pub async fn next_event(&mut self, within: std::time::Duration) -> SseEvent {
+        loop {
+            let event = self.next_any(within).await.expect("the stream ended");
+            if !event.comment {
+                return event;
+            }
+        }
+    }
 }

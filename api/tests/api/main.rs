@@ -7,6 +7,7 @@ mod auth;
 mod errors;
 mod health;
 mod helpers;
+mod live;
 mod logs;
 mod metrics;
 mod middleware;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use common::{
-    events::{CheckRecorded, MonitorState},
+    events::{CheckRecorded, MonitorState, UserEvent},
     jobs::{CheckMonitor, CheckTrigger},
 };
 use futures::StreamExt;
@@ -81,9 +81,10 @@ async fn a_check_requested_through_the_api_is_recorded_and_announced_on_nats() {
     // the event of the check we asked for.
     let event = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(message) = events.next().await {
-            let event: CheckRecorded =
-                serde_json::from_slice(&message.payload).expect("event JSON");
-            if event.check_id.to_string() == check_id {
+            let event: UserEvent = serde_json::from_slice(&message.payload).expect("event JSON");
+            if let UserEvent::Check(event) = event
+                && event.check_id.to_string() == check_id
+            {
                 return event;
             }
         }

@@ -171,18 +171,27 @@ fn client_name(config: &ApiConfig) -> String {
     }
 }
 
+/// Every route and its documentation, before state and middleware.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
+        "/api",
+        OpenApiRouter::new()
+            .merge(health::router())
+            .nest("/auth", auth::router())
+            .nest("/monitors", monitors::router())
+            .nest("/events", live::router()),
+    )
+}
+
+/// The OpenAPI document, without running anything: what the deployment
+/// files are checked against (a health check path must be a real route).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
 /// Every route under `/api`, with the middleware stack.
 pub fn router(state: AppState, config: &ApiConfig) -> Router {
-    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(
-            "/api",
-            OpenApiRouter::new()
-                .merge(health::router())
-                .nest("/auth", auth::router())
-                .nest("/monitors", monitors::router())
-                .nest("/events", live::router()),
-        )
-        .split_for_parts();
+    let (routes, openapi) = routes().split_for_parts();
     let openapi = Arc::new(openapi);
 
     routes

@@ -1,0 +1,128 @@
+// The live stream: one EventSource on /api/events, its events handed to the
+// store, and an honest connection state for the header.
+//
+// EventSource reconnects by itself after a dropped connection (an API machine
+// restarting, a proxy timing out) and the server re-sends a snapshot, so the
+// store re-syncs. What it does NOT do is retry after an HTTP error status
+// (401, 502 while nginx cannot reach the api): it closes for good. Then we ask
+// /api/auth/me whether the session is gone, and otherwise retry with back-off.
+
+import type { LiveEvent } from './store';
+
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting';
+
+export const EVENT_TYPES = ['snapshot', 'check', 'monitor', 'monitor_deleted'] as const;
+
+/** The slice of EventSource we use, so tests can hand in a fake. */
+export interface EventSourceLike {
+  readonly readyState: number;
+  onopen: ((this: EventSource, ev: Event) => unknown) | null;
+  onerror: ((this: EventSource, ev: Event) => unknown) | null;
+  addEventListener(type: string, listener: (ev: MessageEvent<string>) => void): void;
+  close(): void;
+}
+
+const CLOSED = 2;
+
+export interface LiveOptions {
+  onEvent(event: LiveEvent): void;
+  onState(state: ConnectionState): void;
+  /** The stream was refused because the session ended. */
+  onUnauthorized(): void;
+  /** true: signed in; false: 401; null: cannot tell (the API is down). */
+  sessionValid(): Promise<boolean | null>;
+  url?: string;
+  createSource?: (url: string) => EventSourceLike;
+  /** Returns a function that cancels the timer. */
+  schedule?: (fn: () => void, ms: number) => () => void;
+  random?: () => number;
+}
+
+export interface LiveConnection {
+  close(): void;
+}
+
+/** 1 s, 2 s, 4 s … capped at 30 s, each ±20 % so a fleet of tabs does not reconnect in lockstep after a deploy. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(30_000, 1000 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+export function connectLive(options: LiveOptions): LiveConnection {
+  const url = options.url ?? '/api/events';
+  const createSource = options.createSource ?? ((u: string) => new EventSource(u) as EventSourceLike);
+  const schedule =
+    options.schedule ??
+    ((fn: () => void, ms: number) => {
+      const id = setTimeout(fn, ms);
+      return () => clearTimeout(id);
+    });
+
+  let source: EventSourceLike | null = null;
+  let cancelRetry: (() => void) | null = null;
+  let failures = 0;
+  let stopped = false;
+  let state: ConnectionState | null = null;
+
+  const setState = (next: ConnectionState) => {
+    if (next !== state) {
+      state = next;
+      options.onState(next);
+    }
+  };
+
+  const open = () => {
+    cancelRetry = null;
+    if (stopped) return;
+    setState(failures === 0 && state === null ? 'connecting' : 'reconnecting');
+    const es = createSource(url);
+    source = es;
+
+    for (const type of EVENT_TYPES) {
+      es.addEventListener(type, (message) => {
+        let data: unknown;
+        try {
+          data = JSON.parse(message.data);
+        } catch {
+          console.warn(`ignoring a malformed ${type} event`);
+          return;
+        }
+        options.onEvent({ type, data } as LiveEvent);
+      });
+    }
+
+    es.onopen = () => {
+      failures = 0;
+      setState('live');
+    };
+
+    es.onerror = () => {
+      if (stopped || source !== es) return;
+      setState('reconnecting');
+      if (es.readyState !== CLOSED) return; // the browser is already retrying
+      es.close();
+      source = null;
+      const delay = reconnectDelay(failures++, options.random);
+      void options.sessionValid().then((valid) => {
+        if (stopped) return;
+        if (valid === false) {
+          stopped = true;
+          options.onUnauthorized();
+        } else {
+          cancelRetry = schedule(open, delay);
+        }
+      });
+    };
+  };
+
+  open();
+
+  return {
+    close() {
+      stopped = true;
+      cancelRetry?.();
+      source?.close();
+      source = null;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The signed-in page: header with the live indicator, the "Add monitor"
+// form and the grid of cards.
+
+import type { MonitorInput, User } from '../api';
+import type { ConnectionState } from '../live';
+import type { DashboardState } from '../store';
+import { MonitorCard, type CardActions } from './card';
+import { h, setText } from './dom';
+import { busy, submitButton } from './forms';
+import { monitorFields } from './monitorForm';
+
+export interface DashboardActions extends CardActions {
+  create(input: MonitorInput): Promise<void>;
+  logout(): Promise<void>;
+}
+
+const CONNECTION_TEXT: Record<ConnectionState, string> = {
+  connecting: 'connecting…',
+  live: 'live',
+  reconnecting: 'reconnecting…',
+};
+
+/** Relative times ("12 s ago") are re-rendered this often. */
+const CLOCK_TICK_MS = 10_000;
+
+export class Dashboard {
+  readonly element: HTMLElement;
+  private readonly connection = h('span', { class: 'connection', 'data-testid': 'connection', role: 'status' });
+  private readonly grid = h('div', { class: 'grid' });
+  private readonly empty = h('p', { class: 'empty' }, 'No monitors yet. Add the first URL to watch above.');
+  private readonly cards = new Map<string, MonitorCard>();
+  private readonly clock: ReturnType<typeof setInterval>;
+
+  constructor(
+    user: User,
+    private readonly act: DashboardActions,
+  ) {
+    const logout = h('button', { type: 'button' }, 'Log out');
+    logout.addEventListener('click', () => {
+      logout.disabled = true;
+      // A failure is already on the banner; staying signed in is the honest outcome.
+      act.logout().catch(() => (logout.disabled = false));
+    });
+
+    this.element = h(
+      'div',
+      { class: 'dashboard' },
+      h(
+        'header',
+        { class: 'topbar' },
+        h('h1', { class: 'brand' }, 'Beacon'),
+        this.connection,
+        h('span', { class: 'user', title: 'Signed in as' }, user.email),
+        logout,
+      ),
+      h('main', {}, this.addForm(), h('section', { 'aria-labelledby': 'monitors-heading' },
+        h('h2', { id: 'monitors-heading', class: 'visually-hidden' }, 'Monitors'),
+        this.empty,
+        this.grid,
+      )),
+    );
+    this.setConnection('connecting');
+    this.clock = setInterval(() => {
+      const now = Date.now();
+      for (const card of this.cards.values()) card.refreshTime(now);
+    }, CLOCK_TICK_MS);
+  }
+
+  setConnection(state: ConnectionState): void {
+    this.connection.dataset.state = state;
+    setText(this.connection, CONNECTION_TEXT[state]);
+  }
+
+  /** Reconciles the cards with the state: update in place, add, remove, reorder. */
+  render(state: DashboardState): void {
+    const now = Date.now();
+    const seen = new Set<string>();
+    let previous: Element | null = null;
+    for (const monitor of state.monitors) {
+      seen.add(monitor.id);
+      let card = this.cards.get(monitor.id);
+      if (card) card.update(monitor, now);
+      else {
+        card = new MonitorCard(monitor, this.act, now);
+        this.cards.set(monitor.id, card);
+      }
+      // Move only cards that are out of place, so focus inside the others survives.
+      const expected: Element | null = previous ? previous.nextElementSibling : this.grid.firstElementChild;
+      if (expected !== card.element) {
+        if (previous) previous.after(card.element);
+        else this.grid.prepend(card.element);
+      }
+      previous = card.element;
+    }
+    for (const [id, card] of this.cards) {
+      if (!seen.has(id)) {
+        card.destroy();
+        this.cards.delete(id);
+      }
+    }
+    this.empty.hidden = state.monitors.length > 0;
+  }
+
+  destroy(): void {
+    clearInterval(this.clock);
+    this.element.remove();
+  }
+
+  private addForm(): HTMLElement {
+    const summary = h('p', { hidden: true });
+    const form = monitorFields(summary);
+    const el = h(
+      'form',
+      { class: 'add-form', novalidate: true, 'aria-labelledby': 'add-heading' },
+      h('h2', { id: 'add-heading' }, 'Add a monitor'),
+      h('div', { class: 'form-grid' }, ...form.fields.map((f) => f.element)),
+      summary,
+      h('div', { class: 'actions' }, submitButton('Add monitor')),
+    );
+    el.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const read = form.read();
+      if (!read.ok) return;
+      form.errors.clear();
+      try {
+        await busy(el, () => this.act.create(read.value));
+        el.reset();
+        form.fields[0]?.control.focus();
+      } catch (err) {
+        form.errors.show(err);
+      }
+    });
+    return el;
+  }
+}

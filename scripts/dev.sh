@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings the local stack up: Postgres, Redis and NATS on 127.0.0.1, then the
-# api (migrated, answering /api/ready) and the worker built from this checkout.
+# api (migrated, answering /api/ready), the worker, and nginx serving the
+# built dashboard, all from this checkout.
 set -euo pipefail
 
 usage() {
@@ -9,14 +10,17 @@ Usage: scripts/dev.sh [--detach | --stop] [--dry-run] [--help]
 
 Brings the local stack up, from any directory:
   1. Postgres, Redis and NATS answer on 127.0.0.1 (installed and started if needed)
-  2. cargo build -p api -p worker (offline, from the committed .sqlx cache)
+  2. cargo build -p api -p worker (offline, from the committed .sqlx cache), and
+     the dashboard (npm ci when its lock file changed, then npm run build)
   3. the database `beacon` exists (when DATABASE_URL is the default) and is migrated
   4. `api serve` runs until /api/ready answers 200, logging to .artifacts/dev/api.log
   5. `worker` runs until its /ready answers 200, logging to .artifacts/dev/worker.log;
      locally it may check private addresses (ALLOW_PRIVATE_TARGETS=true), so a
      monitor can watch something on localhost
+  6. nginx on WEB_PORT, rendered from docker/nginx/default.conf.template (the
+     config Fly runs), serving frontend/dist and proxying /api/ to the api
 
-Then it waits: Ctrl-C (or SIGTERM) stops both gracefully and waits for them.
+Open the printed URL. Then it waits: Ctrl-C (or SIGTERM) stops everything gracefully and waits.
 
 Options:
   --detach    leave the processes running in the background and return
@@ -28,6 +32,7 @@ Environment (defaults in brackets):
   PORT          api HTTP port [8080]
   METRICS_PORT  api Prometheus port [9091]
   WORKER_PORT   worker /health, /ready, /metrics port [9092]
+  WEB_PORT      the dashboard, through nginx [8000]
   DATABASE_URL  [postgres://postgres@127.0.0.1:5432/beacon]
   Every other variable in the README's configuration table reaches both as is.
 EOF
@@ -61,6 +66,7 @@ readonly DEFAULT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/beacon
 export PORT="${PORT:-8080}"
 export METRICS_PORT="${METRICS_PORT:-9091}"
 export WORKER_PORT="${WORKER_PORT:-9092}"
+WEB_PORT="${WEB_PORT:-8000}"
 export DATABASE_URL="${DATABASE_URL:-$DEFAULT_DATABASE_URL}"
 # Development only: lets local monitors watch localhost. Production refuses it.
 export ALLOW_PRIVATE_TARGETS="${ALLOW_PRIVATE_TARGETS:-true}"
@@ -205,6 +211,10 @@ start_stack() {
     wait_for_ready api "http://127.0.0.1:$PORT/api/ready"
     start_process worker "$WORKER_BIN"
     wait_for_ready worker "http://127.0.0.1:$WORKER_PORT/ready"
+    render_nginx "$PWD/$DEV_DIR/nginx" "$WEB_PORT" "127.0.0.1:$PORT" "$PWD/frontend/dist"
+    start_process web "$(command -v nginx || echo /usr/sbin/nginx)" \
+        -p "$PWD/$DEV_DIR/nginx" -c "$PWD/$DEV_DIR/nginx/nginx.conf" -e "$PWD/$DEV_DIR/nginx/logs/error.log"
+    wait_for_ready web "http://127.0.0.1:$WEB_PORT/api/ready"
 }
 
 # Whatever stops this script before a successful --detach also stops what it started.
@@ -217,13 +227,14 @@ on_exit() {
 print_endpoints() {
     cat <<EOF
 
-Beacon is up:
+Beacon is up. Open the dashboard: http://localhost:$WEB_PORT
+
   API       http://localhost:$PORT/api
   health    http://localhost:$PORT/api/health
   ready     http://localhost:$PORT/api/ready
   OpenAPI   http://localhost:$PORT/api/openapi.json
   metrics   http://localhost:$METRICS_PORT/metrics (api), http://localhost:$WORKER_PORT/metrics (worker)
-  logs      $(log_file api), $(log_file worker)
+  logs      $(log_file api), $(log_file worker), $DEV_DIR/nginx/logs/
 EOF
 }
 
@@ -232,11 +243,14 @@ if [[ "$MODE" == stop ]]; then
     exit 0
 fi
 
-step "Services: Postgres, Redis, NATS"
+step "Services: Postgres, Redis, NATS; nginx"
 ensure_services
+ensure_nginx
 
 step "Build"
 run env SQLX_OFFLINE=true cargo build -p api -p worker
+ensure_frontend_modules
+run npm --prefix frontend run build
 
 step "Database"
 ensure_database
@@ -257,7 +271,7 @@ fi
 if [[ "$MODE" == detach ]]; then
     KEEP_RUNNING=1
     echo
-    echo "api (pid $(running_pid api)) and worker (pid $(running_pid worker)) run in the background; stop them with scripts/dev.sh --stop"
+    echo "api, worker and web run in the background; stop them with scripts/dev.sh --stop"
     exit 0
 fi
 

@@ -15,8 +15,11 @@ Runs every check, from any directory:
   5. database `beacon` created and migrated; the committed .sqlx cache is current
   6. cargo clippy -D warnings, every target
   7. leftover beacon_test_* databases from earlier runs are dropped
-  8. the tests (cargo nextest when installed, else cargo test), against the real
-     Postgres, Redis and NATS; each test creates its own database
+  8. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
+  9. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
+     Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
+ 10. the Rust tests (cargo nextest when installed, else cargo test), against the
+     real Postgres, Redis and NATS; each test creates its own database
 
 Options:
   --quick     skip formatting, shellcheck and clippy
@@ -109,6 +112,14 @@ fi
 
 step "Leftover test databases"
 drop_leftover_test_databases
+
+step "Frontend: unit tests and size budget"
+ensure_frontend_modules
+run npm --prefix frontend test
+run npm --prefix frontend run size
+
+step "End-to-end: nginx, two apis, a worker and Chromium"
+run bash scripts/e2e.sh
 
 step "Tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,0 +1,574 @@
+#!/usr/bin/env bash
+# Stands up (or updates) a whole Beacon environment on Fly.io: creates what is
+# missing, deploys the four apps in order and checks the result through the
+# public URL. Safe to run again: it creates nothing twice.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/deploy-fly.sh ENVIRONMENT [deploy | rollback] [options]
+
+deploy (the default) creates whatever is missing in the Fly organisation, then
+deploys and verifies:
+  1. apps <prefix>-nats, <prefix>-api, <prefix>-worker, <prefix>-web
+     (matched by exact name)
+  2. Flycast private IPv6 addresses for -nats and -api: they never get public IPs
+  3. Managed Postgres <prefix>-db, attached to -api and -worker (DATABASE_URL,
+     through PgBouncer) and MIGRATION_DATABASE_URL on -api (its direct URL)
+  4. Upstash Redis <prefix>-redis, eviction off (it holds the job queue)
+  5. secrets REDIS_URL, NATS_URL and JWT_SECRET (generated): set once, staged
+     for the deploy that follows, never printed
+  6. fly deploy, in order: nats, api (its release_command runs the
+     migrations; a failed migration stops here), worker, web
+  7. https://<prefix>-web.fly.dev/health and /api/ready must answer 200
+A second run finds everything and only deploys and verifies.
+
+rollback redeploys the previous successful image of web, worker and api (in
+that order) and verifies. NATS runs a pinned upstream image: to roll it back,
+revert fly/fly.nats.toml and deploy.
+
+ENVIRONMENT is staging or production. Production asks for confirmation and
+deploys the public-facing apps with a spare machine each (fly deploy --ha),
+on Postgres plan "starter"; staging runs one machine of each on "basic".
+
+Options:
+  --prefix PREFIX  app name prefix (default: $APP_PREFIX), e.g. acme-beacon-staging
+  --org ORG        Fly organisation slug (default: $FLY_ORG, else personal)
+  --region REGION  primary region of new machines, Postgres and Redis
+                   (default: $FLY_REGION, else ams)
+  --only APPS      comma-separated subset of nats,api,worker,web (still run in
+                   that order)
+  --yes            do not ask before changing production
+  --dry-run        print the commands that change something instead of running
+                   them; look-ups (what exists) still run when flyctl is logged
+                   in, so the plan shown is exact
+  -h, --help       show this help
+
+Environment:
+  FLY_API_TOKEN      used by flyctl when set (CI); otherwise run `fly auth login`
+  VERIFY_ATTEMPTS    health check attempts after deploying (default 24)
+  VERIFY_DELAY_SECS  seconds between attempts (default 5)
+
+Needs flyctl (fly or flyctl on PATH), jq and curl. Run from anywhere: it
+deploys from the repository root, the Docker build context of every image.
+EOF
+}
+
+# Every app, in deploy order.
+readonly ALL_APPS=(nats api worker web)
+# The secrets each app gets. Together with [env] in fly/fly.<app>.toml they are
+# everything the app needs in production: worker/tests/deployment.rs loads the
+# apps' configuration from exactly these names and fails if one is missing.
+readonly API_SECRETS=(DATABASE_URL MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET)
+readonly WORKER_SECRETS=(DATABASE_URL REDIS_URL NATS_URL)
+# Managed Postgres plans (fly mpg create --plan): basic is 2 shared vCPUs and
+# 1 GB, starter 2 GB.
+readonly POSTGRES_PLAN_STAGING=basic
+readonly POSTGRES_PLAN_PRODUCTION=starter
+
+usage_error() {
+    printf 'error: %s\n' "$*" >&2
+    echo "run scripts/deploy-fly.sh --help for usage" >&2
+    exit 2
+}
+
+ENVIRONMENT=""
+ACTION=""
+PREFIX="${APP_PREFIX:-}"
+ORG="${FLY_ORG:-personal}"
+REGION="${FLY_REGION:-ams}"
+ONLY=""
+ASSUME_YES=0
+
+while (($# > 0)); do
+    case "$1" in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --prefix | --org | --region | --only)
+        (($# >= 2)) || usage_error "$1 needs a value"
+        case "$1" in
+        --prefix) PREFIX=$2 ;;
+        --org) ORG=$2 ;;
+        --region) REGION=$2 ;;
+        --only) ONLY=$2 ;;
+        esac
+        shift
+        ;;
+    --prefix=*) PREFIX=${1#*=} ;;
+    --org=*) ORG=${1#*=} ;;
+    --region=*) REGION=${1#*=} ;;
+    --only=*) ONLY=${1#*=} ;;
+    --yes) ASSUME_YES=1 ;;
+    --dry-run) export DRY_RUN=1 ;;
+    -*) usage_error "unknown option: $1" ;;
+    *)
+        if [[ -z "$ENVIRONMENT" ]]; then
+            ENVIRONMENT=$1
+        elif [[ -z "$ACTION" ]]; then
+            ACTION=$1
+        else
+            usage_error "unexpected argument: $1"
+        fi
+        ;;
+    esac
+    shift
+done
+
+# Every argument is checked before anything else runs.
+case "$ENVIRONMENT" in
+staging | production) ;;
+"") usage_error "missing ENVIRONMENT: staging or production" ;;
+*) usage_error "unknown environment '$ENVIRONMENT': use staging or production" ;;
+esac
+ACTION=${ACTION:-deploy}
+case "$ACTION" in
+deploy | rollback) ;;
+*) usage_error "unknown action '$ACTION': use deploy or rollback" ;;
+esac
+[[ -n "$PREFIX" ]] || usage_error "no app prefix: set APP_PREFIX or pass --prefix (e.g. acme-beacon-$ENVIRONMENT)"
+# Fly app names are global and DNS labels: lowercase letters, digits, dashes.
+[[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,38}[a-z0-9]$ ]] ||
+    usage_error "prefix '$PREFIX' is not usable in app names: lowercase letters, digits and dashes, 2-40 characters"
+[[ "$ORG" =~ ^[a-z0-9][a-z0-9-]*$ ]] || usage_error "organisation '$ORG' is not a Fly organisation slug"
+[[ "$REGION" =~ ^[a-z]{3}$ ]] || usage_error "region '$REGION' is not a Fly region code like ams or iad"
+
+SELECTED=()
+if [[ -z "$ONLY" ]]; then
+    SELECTED=("${ALL_APPS[@]}")
+else
+    IFS=',' read -r -a wanted <<<"$ONLY"
+    for name in "${wanted[@]}"; do
+        case "$name" in
+        nats | api | worker | web) ;;
+        *) usage_error "unknown app '$name' in --only: use nats, api, worker, web" ;;
+        esac
+    done
+    # Keep the deploy order whatever order --only lists them in.
+    for name in "${ALL_APPS[@]}"; do
+        for want in "${wanted[@]}"; do
+            if [[ "$want" == "$name" ]]; then
+                SELECTED+=("$name")
+                break
+            fi
+        done
+    done
+fi
+
+cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR/..
+source scripts/lib.sh
+
+if [[ "$ENVIRONMENT" == production ]]; then
+    HA=true
+    POSTGRES_PLAN=$POSTGRES_PLAN_PRODUCTION
+else
+    HA=false
+    POSTGRES_PLAN=$POSTGRES_PLAN_STAGING
+fi
+VERIFY_ATTEMPTS=${VERIFY_ATTEMPTS:-24}
+VERIFY_DELAY_SECS=${VERIFY_DELAY_SECS:-5}
+[[ "$VERIFY_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || usage_error "VERIFY_ATTEMPTS must be a positive whole number"
+[[ "$VERIFY_DELAY_SECS" =~ ^[0-9]+$ ]] || usage_error "VERIFY_DELAY_SECS must be a whole number of seconds"
+
+readonly DB_NAME="$PREFIX-db"
+readonly REDIS_NAME="$PREFIX-redis"
+readonly NATS_URL_VALUE="nats://$PREFIX-nats.flycast:4222"
+# Flycast reaches the api's http_service through Fly's proxy: port 80, plain HTTP.
+readonly API_UPSTREAM_VALUE="$PREFIX-api.flycast:80"
+readonly WEB_URL="https://$PREFIX-web.fly.dev"
+
+app_name() {
+    printf '%s-%s\n' "$PREFIX" "$1"
+}
+
+is_selected() {
+    local app
+    for app in "${SELECTED[@]}"; do
+        [[ "$app" == "$1" ]] && return 0
+    done
+    return 1
+}
+
+config_of() {
+    case "$1" in
+    web) echo fly/fly.frontend.toml ;;
+    *) echo "fly/fly.$1.toml" ;;
+    esac
+}
+
+# --- flyctl -----------------------------------------------------------------
+
+FLY=""
+# Set when a dry run cannot ask Fly what exists; it then shows a first deploy.
+OFFLINE=0
+
+preflight() {
+    if command -v fly >/dev/null; then
+        FLY=fly
+    elif command -v flyctl >/dev/null; then
+        FLY=flyctl
+    elif is_dry_run; then
+        log "note: flyctl is not installed; showing what a first deploy into an empty organisation runs"
+        FLY=fly
+        OFFLINE=1
+    else
+        die "flyctl is not installed (neither fly nor flyctl is on PATH): see https://fly.io/docs/flyctl/install/"
+    fi
+    command -v jq >/dev/null || die "jq is not installed: apt-get install jq (or brew install jq)"
+    command -v curl >/dev/null || die "curl is not installed: apt-get install curl (or brew install curl)"
+    if ((OFFLINE == 0)) && ! "$FLY" auth whoami >/dev/null 2>&1; then
+        if is_dry_run; then
+            log "note: flyctl is not logged in; showing what a first deploy into an empty organisation runs"
+            OFFLINE=1
+        else
+            die "flyctl is not logged in: run \`$FLY auth login\` (or set FLY_API_TOKEN)"
+        fi
+    fi
+}
+
+# A read-only question to Fly: runs even in a dry run (so the plan is exact),
+# shown with "?" where changes are shown with "+". Fails when Fly cannot be asked.
+ask() {
+    ((OFFLINE == 0)) || return 1
+    printf '? %s %s\n' "$FLY" "$*" >&2
+    "$FLY" "$@"
+}
+
+# A change: shown, and under --dry-run only shown.
+change() {
+    run "$FLY" "$@"
+}
+
+# --- what exists --------------------------------------------------------------
+
+EXISTING_APPS=""
+load_existing_apps() {
+    local listing
+    if listing="$(ask apps list --org "$ORG" --json)"; then
+        EXISTING_APPS="$(jq -r '.[] | (.Name // .name)' <<<"$listing")" ||
+            die "cannot read \`$FLY apps list --json\`: is flyctl up to date?"
+    elif ((OFFLINE == 0)); then
+        die "cannot list the apps of organisation $ORG"
+    fi
+}
+
+# Exact names only: prefix "beacon" must not find "beacon-api-old".
+app_exists() {
+    grep -Fxq -- "$1" <<<"$EXISTING_APPS"
+}
+
+# Newline-separated names of the secrets an app has (staged or deployed).
+secret_names() {
+    local app=$1 listing
+    app_exists "$app" || return 0
+    listing="$(ask secrets list --app "$app" --json)" || die "cannot list the secrets of $app"
+    jq -r '.[] | (.Name // .name)' <<<"$listing"
+}
+
+ip_types() {
+    local app=$1 listing
+    app_exists "$app" || return 0
+    listing="$(ask ips list --app "$app" --json)" || die "cannot list the IP addresses of $app"
+    jq -r '.[] | (.Type // .type)' <<<"$listing"
+}
+
+# The id of the Managed Postgres cluster named DB_NAME, or nothing.
+postgres_id() {
+    local listing ids
+    listing="$(ask mpg list --org "$ORG" --json)" || {
+        ((OFFLINE == 1)) && return 0
+        die "cannot list the Managed Postgres clusters of $ORG"
+    }
+    # With no cluster at all, flyctl prints a sentence instead of JSON.
+    jq -e 'type == "array"' >/dev/null 2>&1 <<<"$listing" || return 0
+    ids="$(jq -r --arg name "$DB_NAME" '.[] | select(.name == $name) | .id' <<<"$listing")"
+    if (($(grep -c . <<<"$ids") > 1)); then
+        die "more than one Managed Postgres cluster is named $DB_NAME in $ORG: delete or rename the extra one"
+    fi
+    printf '%s' "$ids"
+}
+
+redis_exists() {
+    local listing
+    listing="$(ask redis list --org "$ORG")" || {
+        ((OFFLINE == 1)) && return 1
+        die "cannot list the Upstash Redis databases of $ORG"
+    }
+    # A table: the name is one whitespace-separated field of a row.
+    awk -v name="$REDIS_NAME" '{ for (i = 1; i <= NF; i++) if ($i == name) found = 1 } END { exit !found }' <<<"$listing"
+}
+
+# --- provisioning -------------------------------------------------------------
+
+ensure_app() {
+    local app=$1
+    if app_exists "$app"; then
+        log "app $app exists"
+        return 0
+    fi
+    change apps create "$app" --org "$ORG"
+    # In a dry run the app is not really there: later look-ups skip it.
+    is_dry_run || EXISTING_APPS+=$'\n'"$app"
+}
+
+# Private apps get their Flycast address before their first deploy: a first
+# deploy of an app with services and no IPs would allocate public ones.
+ensure_private_ip() {
+    local app=$1 types
+    types="$(ip_types "$app")"
+    if grep -Exq 'v4|v6|shared_v4' <<<"$types"; then
+        log "WARNING: $app has a public IP address and must not: list them with \`$FLY ips list --app $app\` and remove each with \`$FLY ips release ADDRESS --app $app\`"
+    fi
+    if grep -Fxq private_v6 <<<"$types"; then
+        log "$app has its Flycast address"
+        return 0
+    fi
+    change ips allocate-v6 --private --app "$app"
+}
+
+POSTGRES_ID=""
+ensure_postgres() {
+    POSTGRES_ID="$(postgres_id)"
+    if [[ -n "$POSTGRES_ID" ]]; then
+        log "Managed Postgres $DB_NAME exists ($POSTGRES_ID)"
+        return 0
+    fi
+    change mpg create --name "$DB_NAME" --org "$ORG" --region "$REGION" --plan "$POSTGRES_PLAN"
+    if is_dry_run; then
+        POSTGRES_ID="<id of $DB_NAME>"
+        return 0
+    fi
+    POSTGRES_ID="$(postgres_id)"
+    [[ -n "$POSTGRES_ID" ]] || die "created $DB_NAME but \`$FLY mpg list\` does not show it yet: run this script again in a minute"
+}
+
+ensure_redis() {
+    if redis_exists; then
+        log "Upstash Redis $REDIS_NAME exists"
+        return 0
+    fi
+    # Eviction would silently drop queued jobs when memory runs out.
+    change redis create --name "$REDIS_NAME" --org "$ORG" --region "$REGION" --no-replicas --disable-eviction
+}
+
+redis_url() {
+    local status url
+    if is_dry_run; then
+        echo "<from $FLY redis status $REDIS_NAME>"
+        return 0
+    fi
+    status="$(ask redis status "$REDIS_NAME")" || die "cannot read the status of Upstash Redis $REDIS_NAME"
+    url="$(grep -oE 'rediss?://[^[:space:]]+' <<<"$status" | head -n 1)" || true
+    [[ -n "$url" ]] || die "\`$FLY redis status $REDIS_NAME\` shows no redis:// URL: is flyctl up to date?"
+    printf '%s' "$url"
+}
+
+random_secret() {
+    # 32 random bytes as 64 hex characters, as `openssl rand -hex 32` would print.
+    od -An -vtx1 -N32 /dev/urandom | tr -d ' \n'
+}
+
+# Sets the secrets APP lacks among NAMES. Values travel on stdin only (never in
+# argv, never printed) and are staged: the deploy that follows applies them.
+ensure_secrets() {
+    local app=$1
+    shift
+    local have missing=() name lines=() attached="" value names_shown
+    have="$(secret_names "$app")"
+    for name in "$@"; do
+        grep -Fxq -- "$name" <<<"$have" || missing+=("$name")
+    done
+    if ((${#missing[@]} == 0)); then
+        log "$app has its secrets"
+        return 0
+    fi
+    for name in "${missing[@]}"; do
+        case "$name" in
+        DATABASE_URL)
+            # Sets DATABASE_URL (the PgBouncer URL) on the app itself; flyctl
+            # prints the URL, so its output is kept, not shown.
+            attached="$(change mpg attach "$POSTGRES_ID" --app "$app")" ||
+                die "attaching $DB_NAME to $app failed"
+            ;;
+        MIGRATION_DATABASE_URL)
+            # The same user and database on the direct host: migrations hold a
+            # session-level advisory lock, which PgBouncer cannot carry.
+            local direct
+            direct="$(sed -nE 's/^[[:space:]]*DATABASE_URL=(.*@)pgbouncer\.(.*)$/\1direct.\2/p' <<<"$attached" | head -n 1)"
+            if [[ -n "$direct" ]]; then
+                lines+=("MIGRATION_DATABASE_URL=$direct")
+            elif is_dry_run; then
+                lines+=("MIGRATION_DATABASE_URL=<the direct URL of $DB_NAME>")
+            else
+                log "WARNING: cannot derive MIGRATION_DATABASE_URL for $app; set it to the direct URL of $DB_NAME (fly.io dashboard > Managed Postgres > Connect): printf 'MIGRATION_DATABASE_URL=%s\\n' URL | $FLY secrets import --app $app"
+            fi
+            ;;
+        REDIS_URL)
+            value="$(redis_url)"
+            lines+=("REDIS_URL=$value")
+            ;;
+        NATS_URL) lines+=("NATS_URL=$NATS_URL_VALUE") ;;
+        JWT_SECRET)
+            value="$(random_secret)"
+            lines+=("JWT_SECRET=$value")
+            ;;
+        *) die "no way to set secret $name" ;;
+        esac
+    done
+    ((${#lines[@]} > 0)) || return 0
+    names_shown="$(printf '%s\n' "${lines[@]}" | cut -d= -f1 | tr '\n' ' ')"
+    log "$app: setting ${names_shown% } (values on stdin, not shown)"
+    printf '%s\n' "${lines[@]}" | change secrets import --stage --app "$app"
+}
+
+provision() {
+    local app
+    step "Apps in $ORG"
+    load_existing_apps
+    for app in "${SELECTED[@]}"; do
+        ensure_app "$(app_name "$app")"
+    done
+
+    if is_selected nats || is_selected api; then
+        step "Flycast addresses"
+        is_selected nats && ensure_private_ip "$(app_name nats)"
+        is_selected api && ensure_private_ip "$(app_name api)"
+    fi
+
+    if is_selected api || is_selected worker; then
+        step "Postgres and Redis"
+        ensure_postgres
+        ensure_redis
+        step "Secrets"
+        is_selected api && ensure_secrets "$(app_name api)" "${API_SECRETS[@]}"
+        is_selected worker && ensure_secrets "$(app_name worker)" "${WORKER_SECRETS[@]}"
+    fi
+    return 0
+}
+
+# --- deploying ----------------------------------------------------------------
+
+deploy_app() {
+    local app=$1 name
+    name="$(app_name "$app")"
+    step "Deploy $name"
+    local args=(deploy --config "$(config_of "$app")" --app "$name" --primary-region "$REGION" --remote-only)
+    case "$app" in
+    # One NATS server: two unclustered ones would split the subscribers.
+    nats) args+=(--no-public-ips --ha=false) ;;
+    api | worker) args+=(--no-public-ips --ha="$HA") ;;
+    web) args+=(--ha="$HA" --env "API_UPSTREAM=$API_UPSTREAM_VALUE") ;;
+    esac
+    change "${args[@]}" || die "deploying $name failed (for the api this includes the migrations): see the output above and \`$FLY logs --app $name\`"
+}
+
+# The previous successful release's image of an app.
+previous_image() {
+    local name=$1 listing image
+    listing="$(ask releases --app "$name" --image --json)" || die "cannot list the releases of $name"
+    image="$(jq -r '
+        [ .[] | select(((.Status // .status // "") | ascii_downcase) == "complete") ]
+        | sort_by(.Version // .version) | reverse | .[1]
+        | (.ImageRef // .imageRef // empty)' <<<"$listing")"
+    [[ -n "$image" ]] || die "$name has no earlier successful release to roll back to"
+    printf '%s' "$image"
+}
+
+rollback_app() {
+    local app=$1 name image
+    name="$(app_name "$app")"
+    step "Roll back $name"
+    if is_dry_run && ((OFFLINE == 1)); then
+        image="<previous image of $name>"
+    else
+        image="$(previous_image "$name")"
+    fi
+    local args=(deploy --config "$(config_of "$app")" --app "$name" --image "$image")
+    [[ "$app" == web ]] && args+=(--env "API_UPSTREAM=$API_UPSTREAM_VALUE")
+    change "${args[@]}" || die "rolling back $name failed: see \`$FLY logs --app $name\`"
+}
+
+# --- verifying ----------------------------------------------------------------
+
+http_status() {
+    curl -sS -o "$1" -w '%{http_code}' --max-time 10 "$2" 2>/dev/null || true
+}
+
+# Through the public URL: nginx answers /health itself; /api/ready crosses
+# Flycast to the api, which asks Postgres, Redis and NATS.
+verify() {
+    local path url attempt code body
+    step "Verify $WEB_URL"
+    if is_dry_run; then
+        for path in /health /api/ready; do
+            show curl -sS --max-time 10 "$WEB_URL$path"
+        done
+        return 0
+    fi
+    body="$(mktemp)"
+    for path in /health /api/ready; do
+        url="$WEB_URL$path"
+        for ((attempt = 1; ; attempt++)); do
+            code="$(http_status "$body" "$url")"
+            if [[ "$code" == 200 ]]; then
+                log "$url answers 200"
+                break
+            fi
+            if ((attempt >= VERIFY_ATTEMPTS)); then
+                log "$url answered ${code:-nothing}: $(head -c 500 "$body" 2>/dev/null || true)"
+                rm -f "$body"
+                # /health is nginx's own; /api/ready is the api and what it depends on.
+                local suspect="$PREFIX-api"
+                [[ "$path" == /health ]] && suspect="$PREFIX-web"
+                die "unhealthy after $attempt attempts: $url did not answer 200; look at \`$FLY checks list --app $suspect\` and \`$FLY logs --app $suspect\`"
+            fi
+            sleep "$VERIFY_DELAY_SECS"
+        done
+    done
+    rm -f "$body"
+}
+
+confirm_production() {
+    [[ "$ENVIRONMENT" == production ]] || return 0
+    if ((ASSUME_YES == 1)) || is_dry_run; then
+        return 0
+    fi
+    [[ -t 0 ]] || die "refusing to $ACTION production without confirmation: pass --yes"
+    local answer
+    read -r -p "About to $ACTION PRODUCTION ($PREFIX-*: ${SELECTED[*]}). Type the prefix to go on: " answer
+    [[ "$answer" == "$PREFIX" ]] || die "not confirmed; nothing was changed"
+}
+
+main() {
+    preflight
+    log "$ACTION $ENVIRONMENT: ${SELECTED[*]} as $PREFIX-* in $ORG ($REGION)"
+    confirm_production
+    if [[ "$ACTION" == rollback ]]; then
+        load_existing_apps
+        local app
+        for app in web worker api; do
+            is_selected "$app" && rollback_app "$app"
+        done
+        is_selected nats && log "nats is not rolled back: revert fly/fly.nats.toml and deploy it"
+    else
+        provision
+        local app
+        for app in "${SELECTED[@]}"; do
+            deploy_app "$app"
+        done
+    fi
+    if is_dry_run || app_exists "$PREFIX-web"; then
+        verify
+    else
+        log "$PREFIX-web does not exist yet: deploy it to verify the environment end to end"
+    fi
+    if is_dry_run; then
+        echo "dry run: nothing was changed"
+    else
+        echo "$ENVIRONMENT is up: $WEB_URL"
+    fi
+}
+
+main

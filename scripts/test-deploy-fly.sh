@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# Tests scripts/deploy-fly.sh against a fake flyctl (and a fake curl) on PATH
+# that record every call: the commands and their order on a first deploy, a
+# second run that creates nothing, secrets that never reach the output, the
+# refusals, a failed deploy, a failed health check and a rollback. Part of
+# scripts/test.sh; touches nothing outside a temporary directory.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/test-deploy-fly.sh [--help]
+
+Runs scripts/deploy-fly.sh against fake `fly` and `curl` commands that record
+their calls and keep what they "created" in a temporary directory, and checks:
+  - a first deploy runs the right commands in the right order
+  - a second deploy creates nothing (it only deploys and verifies)
+  - secret values never appear in the output; MIGRATION_DATABASE_URL is the
+    direct (non-PgBouncer) URL; JWT_SECRET is 64 random hex characters
+  - an unknown environment, a missing prefix, a missing or logged-out flyctl
+    are refused before anything runs
+  - --dry-run changes nothing; --only keeps the deploy order
+  - production needs --yes without a terminal
+  - a failed deploy stops the run; an unhealthy environment fails it
+  - rollback redeploys the previous images of web, worker and api
+
+Environment:
+  KEEP_WORK=1  keep the temporary directory (calls, state, outputs) and print it
+EOF
+}
+
+case "${1:-}" in
+-h | --help)
+    usage
+    exit 0
+    ;;
+"") ;;
+*)
+    usage >&2
+    echo "error: unknown argument: $1" >&2
+    exit 2
+    ;;
+esac
+
+cd "$(dirname "$0")/.."
+readonly SCRIPT="$PWD/scripts/deploy-fly.sh"
+readonly PREFIX=bt-staging
+readonly ORG=acme
+
+WORK="$(mktemp -d)"
+readonly WORK
+if [[ -n "${KEEP_WORK:-}" ]]; then
+    trap 'echo "kept $WORK" >&2' EXIT
+else
+    trap 'rm -rf "$WORK"' EXIT
+fi
+
+# --- the fakes ------------------------------------------------------------------
+
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/fly" <<'FAKE'
+#!/usr/bin/env bash
+# Fake flyctl: appends each call to $FAKE_LOG and keeps state in $FAKE_STATE.
+set -euo pipefail
+state=$FAKE_STATE
+# Names that exist in every listing and must never be mistaken for ours.
+decoys=(${FAKE_DECOYS:-})
+
+flag() {
+    local name=$1
+    shift
+    while (($# > 0)); do
+        [[ "$1" == "$name" ]] && { echo "${2:-}"; return 0; }
+        [[ "$1" == "$name="* ]] && { echo "${1#*=}"; return 0; }
+        shift
+    done
+}
+app="$(flag --app "$@")"
+names_in() { [[ -d "$1" ]] && ls -1 "$1" || true; }
+
+if [[ "$1 ${2:-}" != "secrets import" ]]; then
+    printf '%s\n' "$*" >>"$FAKE_LOG"
+fi
+
+case "$1 ${2:-}" in
+"auth whoami")
+    [[ -e "$state/logged-out" ]] && { echo "Error: no access token available" >&2; exit 1; }
+    echo "ada@example.com"
+    ;;
+"apps list")
+    { names_in "$state/apps"; printf '%s\n' "${decoys[@]}"; } | jq -R . | jq -s 'map(select(. != "") | {Name: ., Status: "deployed"})'
+    ;;
+"apps create")
+    mkdir -p "$state/apps"
+    touch "$state/apps/$3"
+    ;;
+"ips list")
+    names_in "$state/ips/$app" | jq -R '{Type: ., Address: "fdaa:0:1::2"}' | jq -s .
+    ;;
+"ips allocate-v6")
+    mkdir -p "$state/ips/$app"
+    touch "$state/ips/$app/private_v6"
+    ;;
+"secrets list")
+    names_in "$state/secrets/$app" | jq -R '{Name: ., Digest: "abc123"}' | jq -s .
+    ;;
+"secrets import")
+    mkdir -p "$state/secrets/$app"
+    imported=()
+    while IFS= read -r line; do
+        [[ -n "$line" ]] || continue
+        printf '%s' "${line#*=}" >"$state/secrets/$app/${line%%=*}"
+        imported+=("${line%%=*}")
+    done
+    printf '%s <<< %s\n' "$*" "${imported[*]}" >>"$FAKE_LOG"
+    ;;
+"mpg list")
+    clusters="$(names_in "$state/mpg")"
+    if [[ -z "$clusters" ]]; then
+        echo "No managed postgres clusters found in organization $(flag --org "$@")"
+    else
+        { printf '%s\n' "$clusters"; printf '%s\n' "${decoys[@]}"; } | jq -R . |
+            jq -s 'map(select(. != "") | {id: ("id-" + .), name: ., region: "ams", status: "ready"})'
+    fi
+    ;;
+"mpg create")
+    mkdir -p "$state/mpg"
+    touch "$state/mpg/$(flag --name "$@")"
+    ;;
+"mpg attach")
+    [[ -e "$state/secrets/$app/DATABASE_URL" ]] && {
+        echo "Error: app $app already has DATABASE_URL set" >&2
+        exit 1
+    }
+    url="postgresql://fly-user:pg-password-123@pgbouncer.$3.flympg.net/fly-db"
+    mkdir -p "$state/secrets/$app"
+    printf '%s' "$url" >"$state/secrets/$app/DATABASE_URL"
+    printf '\nPostgres cluster %s is being attached to %s\n' "$3" "$app"
+    printf 'The following secret was added to %s:\n  DATABASE_URL=%s\n' "$app" "$url"
+    ;;
+"redis list")
+    echo "ID      NAME    ORG     PLAN    PRIMARY REGION  READ REGIONS"
+    { names_in "$state/redis"; printf '%s\n' "${decoys[@]}"; } | while read -r name; do
+        [[ -n "$name" ]] && printf 'x1  %s  acme  Pay-as-you-go  ams\n' "$name"
+    done
+    ;;
+"redis create")
+    mkdir -p "$state/redis"
+    touch "$state/redis/$(flag --name "$@")"
+    ;;
+"redis status")
+    [[ -e "$state/redis/$3" ]] || { echo "Error: not found" >&2; exit 1; }
+    printf 'Redis\n  ID           = x1\n  Name         = %s\n  Private URL  = redis://default:redis-password-456@fly-%s.upstash.io:6379\n' "$3" "$3"
+    ;;
+"deploy "*)
+    [[ -e "$state/fail-deploy-$app" ]] && { echo "Error: release command failed" >&2; exit 1; }
+    mkdir -p "$state/releases"
+    image="$(flag --image "$@")"
+    version=$(($(names_in "$state/releases" | grep -c "^$app\." || true) + 1))
+    printf '%s' "${image:-registry.fly.io/$app:deployment-$version}" >"$state/releases/$app.$version"
+    ;;
+"releases "*)
+    for file in "$state/releases/$app".*; do
+        [[ -e "$file" ]] || continue
+        jq -n --arg image "$(cat "$file")" --argjson version "${file##*.}" \
+            '{Version: $version, Status: "complete", ImageRef: $image}'
+    done | jq -s .
+    ;;
+*)
+    echo "fake fly: unexpected command: $*" >&2
+    exit 64
+    ;;
+esac
+FAKE
+
+cat >"$WORK/bin/curl" <<'FAKE'
+#!/usr/bin/env bash
+# Fake curl: answers 200 (or 503 when $FAKE_STATE/unhealthy exists) and
+# records the URL.
+set -euo pipefail
+out=/dev/stdout url=""
+while (($# > 0)); do
+    case "$1" in
+    -o) out=$2; shift ;;
+    -w | --max-time) shift ;;
+    -*) ;;
+    *) url=$1 ;;
+    esac
+    shift
+done
+printf 'curl %s\n' "$url" >>"$FAKE_LOG"
+if [[ -e "$FAKE_STATE/unhealthy" ]]; then
+    printf '{"status":"unavailable","failed":["postgres"]}' >"$out"
+    printf '503'
+else
+    printf '{"status":"ok"}' >"$out"
+    printf '200'
+fi
+FAKE
+chmod +x "$WORK/bin/fly" "$WORK/bin/curl"
+
+# --- the harness ----------------------------------------------------------------
+
+FAILURES=0
+CASE=""
+
+fail() {
+    printf '  FAIL [%s]: %s\n' "$CASE" "$*" >&2
+    FAILURES=$((FAILURES + 1))
+}
+
+# A fresh, empty Fly organisation for each case.
+fresh() {
+    CASE=$1
+    export FAKE_STATE="$WORK/state-$CASE" FAKE_LOG="$WORK/log-$CASE"
+    rm -rf "$FAKE_STATE"
+    mkdir -p "$FAKE_STATE"
+    : >"$FAKE_LOG"
+    printf '%s\n' "- $CASE" >&2
+}
+
+# Runs the deploy script with the fakes first on PATH; output goes to $OUT.
+OUT=""
+STATUS=0
+deploy() {
+    OUT="$WORK/out-$CASE"
+    STATUS=0
+    env PATH="$WORK/bin:$PATH" FAKE_DECOYS="$PREFIX-api-old $PREFIX-db-old $PREFIX-redis-old" \
+        VERIFY_ATTEMPTS=2 VERIFY_DELAY_SECS=0 \
+        bash "$SCRIPT" "$@" </dev/null >"$OUT" 2>&1 || STATUS=$?
+}
+
+# The calls that change something, in order (look-ups and curl left out).
+changes() {
+    grep -Ev '^(auth whoami|apps list|ips list|secrets list|mpg list|redis list|redis status|releases|curl) ?' "$FAKE_LOG" || true
+}
+
+expect_status() {
+    if [[ "$STATUS" != "$1" ]]; then
+        fail "exit status $STATUS, expected $1; output:"
+        sed 's/^/      /' "$OUT" >&2
+    fi
+}
+
+expect_output() {
+    grep -Fq -- "$1" "$OUT" || fail "output lacks '$1'"
+}
+
+expect_no_calls() {
+    [[ ! -s "$FAKE_LOG" ]] || fail "expected no fly call, got: $(tr '\n' ';' <"$FAKE_LOG")"
+}
+
+expect_changes() {
+    local expected actual
+    expected="$(printf '%s\n' "$@")"
+    actual="$(changes)"
+    if [[ "$actual" != "$expected" ]]; then
+        fail "unexpected changes"
+        diff <(echo "$expected") <(echo "$actual") | sed 's/^/      /' >&2 || true
+    fi
+}
+
+secret() {
+    cat "$FAKE_STATE/secrets/$1/$2" 2>/dev/null || true
+}
+
+readonly DEPLOY_FLAGS="--primary-region ams --remote-only"
+readonly FIRST_DEPLOY=(
+    "apps create $PREFIX-nats --org $ORG"
+    "apps create $PREFIX-api --org $ORG"
+    "apps create $PREFIX-worker --org $ORG"
+    "apps create $PREFIX-web --org $ORG"
+    "ips allocate-v6 --private --app $PREFIX-nats"
+    "ips allocate-v6 --private --app $PREFIX-api"
+    "mpg create --name $PREFIX-db --org $ORG --region ams --plan basic"
+    "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction"
+    "mpg attach id-$PREFIX-db --app $PREFIX-api"
+    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET"
+    "mpg attach id-$PREFIX-db --app $PREFIX-worker"
+    "secrets import --stage --app $PREFIX-worker <<< REDIS_URL NATS_URL"
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.worker.toml --app $PREFIX-worker $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.frontend.toml --app $PREFIX-web $DEPLOY_FLAGS --ha=false --env API_UPSTREAM=$PREFIX-api.flycast:80"
+)
+readonly REDEPLOY=(
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.worker.toml --app $PREFIX-worker $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "deploy --config fly/fly.frontend.toml --app $PREFIX-web $DEPLOY_FLAGS --ha=false --env API_UPSTREAM=$PREFIX-api.flycast:80"
+)
+readonly STAGING=(staging --prefix "$PREFIX" --org "$ORG" --region ams)
+
+# --- the cases --------------------------------------------------------------------
+
+fresh first-and-second-run
+deploy "${STAGING[@]}"
+expect_status 0
+expect_changes "${FIRST_DEPLOY[@]}"
+grep -Fxq "curl https://$PREFIX-web.fly.dev/health" "$FAKE_LOG" || fail "did not check /health"
+grep -Fxq "curl https://$PREFIX-web.fly.dev/api/ready" "$FAKE_LOG" || fail "did not check /api/ready"
+[[ "$(secret "$PREFIX-api" MIGRATION_DATABASE_URL)" == "postgresql://fly-user:pg-password-123@direct.id-$PREFIX-db.flympg.net/fly-db" ]] ||
+    fail "MIGRATION_DATABASE_URL is not the direct URL: $(secret "$PREFIX-api" MIGRATION_DATABASE_URL)"
+[[ "$(secret "$PREFIX-api" NATS_URL)" == "nats://$PREFIX-nats.flycast:4222" ]] || fail "NATS_URL is wrong"
+[[ "$(secret "$PREFIX-worker" REDIS_URL)" == "redis://default:redis-password-456@fly-$PREFIX-redis.upstash.io:6379" ]] ||
+    fail "REDIS_URL is not the one fly redis status shows"
+jwt="$(secret "$PREFIX-api" JWT_SECRET)"
+[[ "$jwt" =~ ^[0-9a-f]{64}$ ]] || fail "JWT_SECRET is not 64 hex characters"
+for value in pg-password-123 redis-password-456 "$jwt"; do
+    if grep -Fq -- "$value" "$OUT"; then fail "a secret value reached the output"; fi
+done
+# Same organisation again: everything exists now.
+: >"$FAKE_LOG"
+deploy "${STAGING[@]}"
+expect_status 0
+expect_changes "${REDEPLOY[@]}"
+[[ "$(secret "$PREFIX-api" JWT_SECRET)" == "$jwt" ]] || fail "JWT_SECRET was generated again"
+
+fresh dry-run
+deploy "${STAGING[@]}" --dry-run
+expect_status 0
+expect_changes
+expect_output "+ fly apps create $PREFIX-api --org $ORG"
+expect_output "+ fly deploy --config fly/fly.api.toml --app $PREFIX-api"
+expect_output "dry run: nothing was changed"
+
+fresh dry-run-without-flyctl
+# PATH without any fly or flyctl: only the fake curl and the system's tools.
+no_fly_path="$WORK/nofly"
+mkdir -p "$no_fly_path"
+cp "$WORK/bin/curl" "$no_fly_path/"
+clean_path="$no_fly_path"
+IFS=':' read -r -a path_dirs <<<"$PATH"
+for dir in "${path_dirs[@]}"; do
+    [[ -x "$dir/fly" || -x "$dir/flyctl" ]] || clean_path+=":$dir"
+done
+OUT="$WORK/out-$CASE"
+STATUS=0
+env PATH="$clean_path" bash "$SCRIPT" "${STAGING[@]}" --dry-run >"$OUT" 2>&1 || STATUS=$?
+expect_status 0
+expect_output "flyctl is not installed"
+expect_output "+ fly mpg create --name $PREFIX-db"
+
+fresh missing-flyctl
+OUT="$WORK/out-$CASE"
+STATUS=0
+env PATH="$clean_path" bash "$SCRIPT" "${STAGING[@]}" >"$OUT" 2>&1 || STATUS=$?
+expect_status 1
+expect_output "flyctl is not installed"
+
+fresh logged-out
+touch "$FAKE_STATE/logged-out"
+deploy "${STAGING[@]}"
+expect_status 1
+expect_output "not logged in"
+expect_changes
+
+fresh unknown-environment
+deploy qa --prefix "$PREFIX"
+expect_status 2
+expect_output "unknown environment 'qa'"
+expect_no_calls
+
+fresh missing-prefix
+OUT="$WORK/out-$CASE"
+STATUS=0
+env -u APP_PREFIX PATH="$WORK/bin:$PATH" bash "$SCRIPT" staging >"$OUT" 2>&1 || STATUS=$?
+expect_status 2
+expect_output "no app prefix"
+expect_no_calls
+
+fresh bad-arguments
+deploy staging --prefix Not_A_Name
+expect_status 2
+deploy staging --prefix "$PREFIX" --only api,db
+expect_status 2
+expect_output "unknown app 'db'"
+deploy staging --prefix "$PREFIX" --region amsterdam
+expect_status 2
+expect_no_calls
+
+fresh only-keeps-order
+deploy "${STAGING[@]}" --only web,api
+expect_status 0
+expect_changes \
+    "apps create $PREFIX-api --org $ORG" \
+    "apps create $PREFIX-web --org $ORG" \
+    "ips allocate-v6 --private --app $PREFIX-api" \
+    "mpg create --name $PREFIX-db --org $ORG --region ams --plan basic" \
+    "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction" \
+    "mpg attach id-$PREFIX-db --app $PREFIX-api" \
+    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET" \
+    "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false" \
+    "deploy --config fly/fly.frontend.toml --app $PREFIX-web $DEPLOY_FLAGS --ha=false --env API_UPSTREAM=$PREFIX-api.flycast:80"
+
+fresh production-needs-confirmation
+deploy production --prefix "$PREFIX" --org "$ORG"
+expect_status 1
+expect_output "pass --yes"
+expect_changes
+deploy production --prefix "$PREFIX" --org "$ORG" --yes
+expect_status 0
+changes | grep -Fxq "mpg create --name $PREFIX-db --org $ORG --region ams --plan starter" || fail "production does not use the starter plan"
+changes | grep -Fxq "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=true" || fail "production api is not deployed with --ha=true"
+changes | grep -Fxq "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false" || fail "production NATS is not a single machine"
+
+fresh failed-deploy-stops
+mkdir -p "$FAKE_STATE"
+touch "$FAKE_STATE/fail-deploy-$PREFIX-api"
+deploy "${STAGING[@]}"
+expect_status 1
+expect_output "deploying $PREFIX-api failed"
+if changes | grep -q "^deploy --config fly/fly.worker.toml"; then fail "the worker was deployed after the api failed"; fi
+if grep -q '^curl' "$FAKE_LOG"; then fail "verified after a failed deploy"; fi
+
+fresh unhealthy-fails
+touch "$FAKE_STATE/unhealthy"
+deploy "${STAGING[@]}"
+expect_status 1
+expect_output "unhealthy after 2 attempts"
+expect_output '"failed":["postgres"]'
+
+fresh rollback
+deploy "${STAGING[@]}"
+deploy "${STAGING[@]}"
+: >"$FAKE_LOG"
+deploy staging rollback --prefix "$PREFIX" --org "$ORG" --region ams
+expect_status 0
+expect_changes \
+    "deploy --config fly/fly.frontend.toml --app $PREFIX-web --image registry.fly.io/$PREFIX-web:deployment-1 --env API_UPSTREAM=$PREFIX-api.flycast:80" \
+    "deploy --config fly/fly.worker.toml --app $PREFIX-worker --image registry.fly.io/$PREFIX-worker:deployment-1" \
+    "deploy --config fly/fly.api.toml --app $PREFIX-api --image registry.fly.io/$PREFIX-api:deployment-1"
+expect_output "nats is not rolled back"
+
+fresh rollback-without-history
+deploy "${STAGING[@]}"
+deploy staging rollback --prefix "$PREFIX" --org "$ORG" --only api
+expect_status 1
+expect_output "no earlier successful release"
+
+if ((FAILURES > 0)); then
+    echo "deploy-fly.sh: $FAILURES check(s) failed" >&2
+    exit 1
+fi
+echo "deploy-fly.sh: all checks passed"

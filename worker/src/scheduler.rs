@@ -41,6 +41,8 @@ pub async fn claim_and_enqueue(
 pub async fn run(
     db: PgPool,
     mut storage: RedisStorage<CheckMonitor>,
+    nats: async_nats::Client,
+    queue: String,
     tick: Duration,
     batch: i64,
     stop: watch::Receiver<bool>,
@@ -50,10 +52,14 @@ pub async fn run(
         // A full batch means more are due: go again at once.
         loop {
             match claim_and_enqueue(&db, &mut storage, batch).await {
-                Ok(n) if n as i64 == batch => continue,
+                Ok(n) if n as i64 == batch => {
+                    common::jobs::wake_workers(&nats, &queue).await;
+                    continue;
+                }
                 Ok(n) => {
                     if n > 0 {
                         tracing::debug!(queued = n, "scheduled checks queued");
+                        common::jobs::wake_workers(&nats, &queue).await;
                     }
                     break;
                 }

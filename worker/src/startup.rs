@@ -98,6 +98,8 @@ impl Worker {
         let scheduler = tokio::spawn(scheduler::run(
             self.db.clone(),
             common::jobs::check_storage(self.redis.clone(), &config.check_queue),
+            self.nats.clone(),
+            config.check_queue.clone(),
             config.scheduler_tick,
             config.scheduler_batch,
             stopped.clone(),

@@ -82,15 +82,27 @@ async fn run_once(
     )
     .map_err(|e| anyhow::anyhow!("invalid retry backoff: {e}"))?
     .make_backoff();
-    let backend =
-        queue::worker_storage(redis.clone(), config).poll_with_interval(config.poll_interval);
+    let wake_ups = match deps
+        .nats
+        .subscribe(common::jobs::wake_subject(&config.check_queue))
+        .await
+    {
+        Ok(subscriber) => Some(subscriber),
+        Err(e) => {
+            tracing::warn!(error = %e, "no wake-ups from NATS; polling only");
+            None
+        }
+    };
+    let backend = queue::worker_storage(redis.clone(), config)
+        .poll_with_strategy(queue::PollOrWake::new(config.poll_interval, wake_ups));
     let worker = WorkerBuilder::new(name)
         .backend(backend)
         .data(deps)
+        // Before the retries, so a retrying check keeps its one slot.
+        .concurrency(config.concurrency)
         // In-process retries with exponential backoff, up to the budget;
         // the handler aborts the job on the last attempt.
         .retry(RetryPolicy::retries(config.max_attempts).with_backoff(backoff))
-        .concurrency(config.concurrency)
         .parallelize(tokio::spawn)
         .build(crate::job::check_monitor);
 

@@ -258,6 +258,7 @@ async fn check_now(
                 message: "the check could not be queued; try again shortly".into(),
             }
         })?;
+    common::jobs::wake_workers(&state.nats, &state.config.check_queue).await;
     tracing::info!(check_id = %queued.check_id, "check queued");
     Ok((StatusCode::ACCEPTED, axum::Json(queued)))
 }

@@ -271,3 +271,26 @@ async fn an_undecodable_job_is_aborted_and_the_worker_carries_on() {
     assert_eq!(dead, 1, "the bad job is parked, not retried");
     worker.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn a_wake_up_on_nats_makes_an_idle_worker_fetch_at_once() {
+    let env = TestEnv::new().await;
+    let target = TestTarget::start().await;
+    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
+    let mut config = env.worker_config();
+    // Neither the poll nor the heartbeat (which also fetches) would come
+    // within the test's wait: only the wake-up can.
+    config.poll_interval = Duration::from_secs(60);
+    config.heartbeat_interval = Duration::from_secs(60);
+    let worker = spawn_worker(config).await;
+    // Past the worker's first fetch at start-up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let ids = env.queue_checks(monitor_id, 1).await;
+    let nats = async_nats::connect(nats_url()).await.expect("nats");
+    common::jobs::wake_workers(&nats, &env.queue).await;
+    nats.flush().await.expect("flush");
+    env.wait_for_checks(monitor_id, &ids, Duration::from_secs(10))
+        .await;
+    worker.stop().await.expect("clean stop");
+}

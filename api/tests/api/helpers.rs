@@ -327,6 +327,17 @@ impl SseStream {
         }
     }
 
+    /// The next event called `name`, skipping others: NATS delivers
+    /// asynchronously, so an event of an earlier change may still arrive.
+    pub async fn next_named(&mut self, name: &str, within: std::time::Duration) -> SseEvent {
+        loop {
+            let event = self.next_event(within).await;
+            if event.name == name {
+                return event;
+            }
+        }
+    }
+
     /// The next real event, skipping keep-alives.
     pub async fn next_event(&mut self, within: std::time::Duration) -> SseEvent {
         loop {

@@ -1,0 +1,119 @@
+//! Worker throughput, as `scripts/bench.sh` measures it: queues N
+//! `CheckMonitor` jobs the way the scheduler does (`common::jobs::enqueue`,
+//! in batches), spread round-robin over a user's monitors, and waits until
+//! all N checks are recorded in Postgres. The clock runs from the first
+//! enqueue to the last row, so it covers Redis, the worker's fetch, the
+//! probe, recording and publishing.
+//!
+//! Prints one JSON object on stdout: checks, how many came back ok, and the
+//! milliseconds to queue them, to the first recorded and to the last.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use common::{
+    config::Secret,
+    jobs::{CheckMonitor, CheckTrigger},
+};
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: String,
+    #[arg(long, env = "CHECK_QUEUE")]
+    queue: String,
+    /// Whose monitors get the checks.
+    #[arg(long)]
+    user_id: Uuid,
+    #[arg(long, default_value_t = 5000)]
+    checks: usize,
+    /// Jobs per enqueue call; the scheduler's default batch.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let db = sqlx::PgPool::connect(&args.database_url)
+        .await
+        .context("connecting to Postgres")?;
+    let redis = common::redis_conn::connect_lazy(&Secret::new(args.redis_url.clone()))?;
+    let mut storage = common::jobs::check_storage(redis, &args.queue);
+
+    let monitors: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM monitors WHERE user_id = $1 ORDER BY id")
+            .bind(args.user_id)
+            .fetch_all(&db)
+            .await?;
+    if monitors.is_empty() {
+        bail!("user {} has no monitors", args.user_id);
+    }
+    let recorded = async || -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM checks WHERE monitor_id = ANY($1)")
+                .bind(&monitors)
+                .fetch_one(&db)
+                .await?,
+        )
+    };
+    let before = recorded().await?;
+    let target = before + i64::try_from(args.checks)?;
+    let jobs: Vec<CheckMonitor> = (0..args.checks)
+        .map(|i| CheckMonitor::new(monitors[i % monitors.len()], CheckTrigger::Schedule))
+        .collect();
+
+    let started = Instant::now();
+    for batch in jobs.chunks(args.batch.max(1)) {
+        common::jobs::enqueue(&mut storage, batch.to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("enqueue failed: {e}"))?;
+    }
+    let enqueued = started.elapsed();
+
+    let deadline = Duration::from_secs(args.timeout_secs);
+    let mut first = None;
+    loop {
+        let count = recorded().await?;
+        if first.is_none() && count > before {
+            first = Some(started.elapsed());
+        }
+        if count >= target {
+            break;
+        }
+        if started.elapsed() > deadline {
+            bail!(
+                "only {} of {} checks recorded within {deadline:?}",
+                count - before,
+                args.checks
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done = started.elapsed();
+
+    let ok: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM checks WHERE monitor_id = ANY($1) AND ok")
+            .bind(&monitors)
+            .fetch_one(&db)
+            .await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "checks": args.checks,
+            "monitors": monitors.len(),
+            "ok": ok,
+            "enqueue_ms": ms(enqueued),
+            "first_recorded_ms": first.map(ms),
+            "all_recorded_ms": ms(done),
+        })
+    );
+    Ok(())
+}

@@ -475,7 +475,7 @@ measure_sse() {
 }
 
 measure_worker_throughput() {
-    run env DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" CHECK_QUEUE="$CHECK_QUEUE" \
+    run env DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" NATS_URL="$NATS_URL" CHECK_QUEUE="$CHECK_QUEUE" \
         "$EXAMPLES_DIR/bench_enqueue" --user-id "$WORKER_USER_ID" --checks "$CHECKS" \
         >"$RAW_DIR/worker.out"
     is_dry_run && return 0

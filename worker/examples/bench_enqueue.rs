@@ -1,6 +1,7 @@
 //! Worker throughput, as `scripts/bench.sh` measures it: queues N
-//! `CheckMonitor` jobs the way the scheduler does (`common::jobs::enqueue`,
-//! in batches), spread round-robin over a user's monitors, and waits until
+//! `CheckMonitor` jobs the way the scheduler does (`common::jobs::enqueue`
+//! in batches, each followed by `common::jobs::wake_workers`), spread
+//! round-robin over a user's monitors, and waits until
 //! all N checks are recorded in Postgres. The clock runs from the first
 //! enqueue to the last row, so it covers Redis, the worker's fetch, the
 //! probe, recording and publishing.
@@ -24,6 +25,8 @@ struct Args {
     database_url: String,
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: String,
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    nats_url: String,
     #[arg(long, env = "CHECK_QUEUE")]
     queue: String,
     /// Whose monitors get the checks.
@@ -46,6 +49,19 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to Postgres")?;
     let redis = common::redis_conn::connect_lazy(&Secret::new(args.redis_url.clone()))?;
     let mut storage = common::jobs::check_storage(redis, &args.queue);
+    let nats =
+        common::nats::connect(&Secret::new(args.nats_url.clone()), "beacon-bench-enqueue").await?;
+    // The client connects in the background; a wake-up sent before it is
+    // connected would wait in its buffer, inside the measurement.
+    for _ in 0..500 {
+        if common::nats::is_connected(&nats) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !common::nats::is_connected(&nats) {
+        bail!("NATS did not connect within 5 s");
+    }
 
     let monitors: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM monitors WHERE user_id = $1 ORDER BY id")
@@ -74,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         common::jobs::enqueue(&mut storage, batch.to_vec())
             .await
             .map_err(|e| anyhow::anyhow!("enqueue failed: {e}"))?;
+        common::jobs::wake_workers(&nats, &args.queue).await;
     }
     let enqueued = started.elapsed();
 

@@ -21,7 +21,9 @@ Runs every check, from any directory:
   8. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
   9. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
      Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
- 10. the Rust tests (cargo nextest when installed, else cargo test), against the
+ 10. scripts/bench.sh --smoke --debug: every benchmark measurement, tiny, so
+     the harness cannot rot
+ 11. the Rust tests (cargo nextest when installed, else cargo test), against the
      real Postgres, Redis and NATS; each test creates its own database
 
 Options:
@@ -129,6 +131,9 @@ run npm --prefix frontend run size
 
 step "End-to-end: nginx, two apis, a worker and Chromium"
 run bash scripts/e2e.sh
+
+step "Benchmark harness, smoke mode (numbers meaningless; proves it runs)"
+run bash scripts/bench.sh --smoke --debug
 
 step "Tests"
 if cargo nextest --version >/dev/null 2>&1; then

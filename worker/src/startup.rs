@@ -56,11 +56,6 @@ impl Worker {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// The prefix of this process's apalis worker names.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Runs until `shutdown` completes (then drains and returns `Ok`) or the
     /// check worker gives up (then returns `Err`: exit non-zero).
     pub async fn run_until_stopped(

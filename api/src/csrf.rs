@@ -2,22 +2,69 @@
 //! every state-changing request must declare `Content-Type: application/json`.
 //! A cross-site HTML form cannot send that header, and a cross-site `fetch`
 //! that does triggers a CORS preflight this API never approves.
+//!
+//! A tower layer rather than `middleware::from_fn`: it runs on every request,
+//! and `from_fn` clones the service below it and boxes two futures per call.
+
+use std::task::{Context, Poll};
 
 use axum::{
     extract::Request,
     http::{Method, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures::future::{Either, Ready, ready};
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 
-pub async fn require_json_for_writes(request: Request, next: Next) -> Response {
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    let declares_json = request
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequireJsonForWritesLayer;
+
+impl<S> Layer<S> for RequireJsonForWritesLayer {
+    type Service = RequireJsonForWrites<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireJsonForWrites { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequireJsonForWrites<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for RequireJsonForWrites<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if is_safe(request.method()) || declares_json(&request) {
+            Either::Right(self.inner.call(request))
+        } else {
+            let refusal = ApiError::BadRequest {
+                code: "unsupported_media_type",
+                message: "state-changing requests must send `Content-Type: application/json` (CSRF protection), even without a body".into(),
+            };
+            Either::Left(ready(Ok(refusal.into_response())))
+        }
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn declares_json<B>(request: &Request<B>) -> bool {
+    request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -25,14 +72,5 @@ pub async fn require_json_for_writes(request: Request, next: Next) -> Response {
             v.split(';')
                 .next()
                 .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if safe || declares_json {
-        next.run(request).await
-    } else {
-        ApiError::BadRequest {
-            code: "unsupported_media_type",
-            message: "state-changing requests must send `Content-Type: application/json` (CSRF protection), even without a body".into(),
-        }
-        .into_response()
-    }
+        })
 }

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use axum::{
-    Json,
+    BoxError, Json,
+    body::{Body, Bytes, HttpBody},
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
-    http::{HeaderValue, StatusCode, header},
+    http::{self, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -213,7 +214,11 @@ impl From<QueryRejection> for ApiError {
 /// Gives every error response the JSON shape, including the plain-text ones
 /// that axum and tower-http produce before a handler runs (unknown method,
 /// body limit, timeout).
-pub async fn json_error_fallback(response: Response) -> Response {
+pub fn json_error_fallback<B>(response: http::Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let status = response.status();
     let is_json = response
         .headers()
@@ -221,7 +226,7 @@ pub async fn json_error_fallback(response: Response) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
+        return response.map(Body::new);
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such route"),

@@ -7,11 +7,11 @@ use anyhow::Context;
 use axum::{
     Router,
     http::{HeaderName, Request, StatusCode, header},
-    middleware,
     response::IntoResponse,
     routing::get,
 };
 use tokio::{net::TcpListener, sync::watch};
+use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
     limit::RequestBodyLimitLayer,
@@ -33,7 +33,7 @@ use crate::{
     live::{self, hub::EventHub},
     monitors,
     openapi::ApiDoc,
-    state::AppState,
+    state::{AppState, Shared},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -71,7 +71,7 @@ impl Application {
         ));
         let (stop, stopping) = watch::channel(false);
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             live,
             stopping,
             checks: common::jobs::check_storage(redis.clone(), &config.check_queue),
@@ -89,7 +89,7 @@ impl Application {
             redis,
             nats,
             config: Arc::new(config.clone()),
-        };
+        });
         Ok(Self {
             stop,
             listener,
@@ -203,38 +203,42 @@ pub fn router(state: AppState, config: &ApiConfig) -> Router {
             }),
         )
         .fallback(|| async { ApiError::NotFound("route").into_response() })
-        // Innermost first: each `layer` wraps everything above it.
-        .layer(middleware::from_fn(csrf::require_json_for_writes))
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(http_metrics::track))
-        .layer(middleware::map_response(json_error_fallback))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        // One `layer` call with the whole stack: every `Router::layer` call
+        // boxes the routes again, and that is paid on every request.
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request<_>| {
+                            let request_id = request
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                                request_id,
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .map_response(json_error_fallback)
+                .layer(http_metrics::TrackLayer)
+                .layer(CompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    config.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+                .layer(csrf::RequireJsonForWritesLayer),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
         .with_state(state)
 }

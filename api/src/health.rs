@@ -25,14 +25,14 @@ pub struct Health {
 }
 
 /// Liveness: the process serves requests.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/api/health", tag = "health",
     responses((status = 200, body = Health)))]
 async fn health() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
 /// Readiness: Postgres, Redis and NATS each answered in time.
-#[utoipa::path(get, path = "/ready", tag = "health",
+#[utoipa::path(get, path = "/api/ready", tag = "health",
     responses(
         (status = 200, description = "Every dependency answered", body = Readiness),
         (status = 503, description = "At least one dependency failed; see `failed`", body = Readiness),

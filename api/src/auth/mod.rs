@@ -99,7 +99,7 @@ fn validate_signup(credentials: &Credentials) -> Result<String, ApiError> {
 }
 
 /// Create an account and start a session.
-#[utoipa::path(post, path = "/signup", tag = "auth", request_body = Credentials,
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = Credentials,
     responses(
         (status = 201, description = "Account created; the session cookie is set", body = UserResponse),
         (status = 409, description = "Email already registered", body = ErrorBody),
@@ -150,7 +150,7 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<User
 }
 
 /// Log in and set the session cookie.
-#[utoipa::path(post, path = "/login", tag = "auth", request_body = Credentials,
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = UserResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
@@ -172,7 +172,7 @@ async fn login(
 }
 
 /// Log in and receive a bearer token instead of a cookie (for scripts).
-#[utoipa::path(post, path = "/token", tag = "auth", request_body = Credentials,
+#[utoipa::path(post, path = "/api/auth/token", tag = "auth", request_body = Credentials,
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
@@ -192,7 +192,7 @@ async fn token(
 }
 
 /// Clear the session cookie.
-#[utoipa::path(post, path = "/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 204, description = "Session cookie cleared")))]
 async fn logout(State(state): State<AppState>) -> Response {
     (
@@ -203,7 +203,7 @@ async fn logout(State(state): State<AppState>) -> Response {
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/me", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     responses(
         (status = 200, description = "The signed-in user", body = UserResponse),
         (status = 401, description = "No valid session", body = ErrorBody),

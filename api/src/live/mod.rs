@@ -115,7 +115,7 @@ pub async fn snapshot(db: impl PgExecutor<'_> + Copy, user_id: Uuid) -> sqlx::Re
 ///
 /// Events: `snapshot` (first, `Snapshot`), then `check`, `monitor` and
 /// `monitor_deleted` as they happen, and keep-alive comments in between.
-#[utoipa::path(get, path = "/", tag = "live",
+#[utoipa::path(get, path = "/api/events", tag = "live",
     responses(
         (status = 200, description = "An event stream; the first event is a `snapshot`",
             content_type = "text/event-stream", body = Snapshot),

@@ -78,7 +78,7 @@ async fn owned_monitor(state: &AppState, user: AuthUser, id: Uuid) -> Result<Mon
 }
 
 /// The signed-in user's monitors, oldest first.
-#[utoipa::path(get, path = "/", tag = "monitors",
+#[utoipa::path(get, path = "/api/monitors", tag = "monitors",
     responses(
         (status = 200, body = MonitorList),
         (status = 401, body = ErrorBody),
@@ -93,7 +93,7 @@ async fn list_monitors(
 }
 
 /// Watch a new URL. Its first check runs on the scheduler's next tick.
-#[utoipa::path(post, path = "/", tag = "monitors", request_body = CreateMonitor,
+#[utoipa::path(post, path = "/api/monitors", tag = "monitors", request_body = CreateMonitor,
     responses(
         (status = 201, body = Monitor),
         (status = 401, body = ErrorBody),
@@ -121,7 +121,7 @@ async fn create_monitor(
     Ok((StatusCode::CREATED, axum::Json(monitor)))
 }
 
-#[utoipa::path(get, path = "/{id}", tag = "monitors",
+#[utoipa::path(get, path = "/api/monitors/{id}", tag = "monitors",
     params(("id" = Uuid, Path, description = "Monitor id")),
     responses(
         (status = 200, body = Monitor),
@@ -138,7 +138,7 @@ async fn get_monitor(
 }
 
 /// Change some of a monitor's settings.
-#[utoipa::path(patch, path = "/{id}", tag = "monitors", request_body = UpdateMonitor,
+#[utoipa::path(patch, path = "/api/monitors/{id}", tag = "monitors", request_body = UpdateMonitor,
     params(("id" = Uuid, Path, description = "Monitor id")),
     responses(
         (status = 200, body = Monitor),
@@ -164,7 +164,7 @@ async fn update_monitor(
 }
 
 /// Stop watching a URL; its checks go with it.
-#[utoipa::path(delete, path = "/{id}", tag = "monitors",
+#[utoipa::path(delete, path = "/api/monitors/{id}", tag = "monitors",
     params(("id" = Uuid, Path, description = "Monitor id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -188,7 +188,7 @@ async fn delete_monitor(
 }
 
 /// A monitor's recorded checks, newest first.
-#[utoipa::path(get, path = "/{id}/checks", tag = "monitors",
+#[utoipa::path(get, path = "/api/monitors/{id}/checks", tag = "monitors",
     params(("id" = Uuid, Path, description = "Monitor id"), ChecksQuery),
     responses(
         (status = 200, body = CheckPage),
@@ -226,7 +226,7 @@ async fn list_checks(
 }
 
 /// Queue a check of this monitor now. The worker records it under `check_id`.
-#[utoipa::path(post, path = "/{id}/check", tag = "monitors",
+#[utoipa::path(post, path = "/api/monitors/{id}/check", tag = "monitors",
     params(("id" = Uuid, Path, description = "Monitor id")),
     responses(
         (status = 202, description = "Check queued", body = CheckQueued),

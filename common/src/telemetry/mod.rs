@@ -7,11 +7,18 @@ use std::fmt;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::{JsonFields, Writer},
+    },
     registry::LookupSpan,
 };
 
 use crate::config::{FlyContext, LogFormat};
+
+mod json_lines;
+
+use json_lines::JsonLines;
 
 /// Quiet enough for production, loud enough to see requests.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,apalis=info";
@@ -29,16 +36,13 @@ pub fn init(format: LogFormat, fly: &FlyContext) {
         .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder
-            .event_format(WithFlyTags {
-                inner: tracing_subscriber::fmt::format().json().flatten_event(true),
-                tags,
-            })
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(JsonLines { tags: tags.json })
+            .fmt_fields(JsonFields::new())
             .try_init(),
         LogFormat::Pretty => builder
             .event_format(WithFlyTags {
                 inner: tracing_subscriber::fmt::format().compact(),
-                tags,
+                tags: tags.text,
             })
             .try_init(),
     };
@@ -77,10 +81,11 @@ impl From<&FlyContext> for FlyTags {
     }
 }
 
-/// Wraps a formatter and adds the Fly fields to each line it writes.
+/// Wraps the readable formatter and adds the Fly fields to each line.
 struct WithFlyTags<F> {
     inner: F,
-    tags: FlyTags,
+    /// `ams/abc `, or nothing outside Fly.
+    tags: String,
 }
 
 impl<S, N, F> FormatEvent<S, N> for WithFlyTags<F>
@@ -95,17 +100,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        if self.tags.json.is_empty() && self.tags.text.is_empty() {
-            return self.inner.format_event(ctx, writer, event);
-        }
-        let mut line = String::new();
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        // A JSON line is one object: the fields go right after its `{`.
-        match line.strip_prefix('{') {
-            Some(rest) => write!(writer, "{{{}{rest}", self.tags.json),
-            None => write!(writer, "{}{line}", self.tags.text),
-        }
+        writer.write_str(&self.tags)?;
+        self.inner.format_event(ctx, writer, event)
     }
 }
 

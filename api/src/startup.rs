@@ -238,8 +238,11 @@ pub fn router(state: AppState, config: &ApiConfig) -> Router {
                         }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .map_response(json_error_fallback)
                 .layer(http_metrics::TrackLayer)
+                // Right after compression: its body type is large (it holds
+                // every encoder's state), and boxing it into an axum `Body`
+                // here spares the layers above from moving it around.
+                .map_response(json_error_fallback)
                 .layer(CompressionLayer::new())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

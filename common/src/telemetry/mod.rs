@@ -7,10 +7,7 @@ use std::fmt;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
-    fmt::{
-        FmtContext, FormatEvent, FormatFields,
-        format::{JsonFields, Writer},
-    },
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
 };
 
@@ -18,7 +15,7 @@ use crate::config::{FlyContext, LogFormat};
 
 mod json_lines;
 
-use json_lines::JsonLines;
+use json_lines::{JsonLines, JsonSpanFields};
 
 /// Quiet enough for production, loud enough to see requests.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,apalis=info";
@@ -36,8 +33,8 @@ pub fn init(format: LogFormat, fly: &FlyContext) {
         .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder
+            .fmt_fields(JsonSpanFields)
             .event_format(JsonLines { tags: tags.json })
-            .fmt_fields(JsonFields::new())
             .try_init(),
         LogFormat::Pretty => builder
             .event_format(WithFlyTags {

@@ -3,7 +3,8 @@
 //!
 //! Module map: `startup` assembles the app; `auth`, `monitors` and `health`
 //! each own their routes; `error` and `extract` give every failure one JSON
-//! shape; `migrate` backs the `api migrate` subcommands.
+//! shape; `migrate` backs the `api migrate` subcommands. The middleware
+//! stack in `startup::router` uses `csrf`, `http_metrics` and `timeout`.
 
 pub mod auth;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod monitors;
 pub mod openapi;
 pub mod startup;
 pub mod state;
+pub mod timeout;

@@ -1,15 +1,42 @@
 //! Extractors whose rejections use Beacon's error shape instead of axum's
 //! plain text.
 
-use axum::extract::FromRequest;
-use axum::extract::FromRequestParts;
+use axum::{
+    extract::{FromRequest, FromRequestParts},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
 
 use crate::error::ApiError;
 
-/// `axum::Json`, rejecting with [`ApiError`].
+/// `axum::Json`, rejecting with [`ApiError`]; and the JSON response type.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
+
+/// Serialises into a `Vec`. axum's `Json` writes through a `BytesMut`
+/// writer that reserves and copies once per token: for a list of 20 monitors
+/// that was ~200k of the request's ~540k instructions (callgrind).
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(512);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(err) => {
+                ApiError::Internal(anyhow::Error::new(err).context("response did not serialise"))
+                    .into_response()
+            }
+        }
+    }
+}
 
 /// `axum::extract::Path`, rejecting with a 404.
 #[derive(Debug, FromRequestParts)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{extract::Json, state::AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,8 +27,8 @@ pub struct Health {
 /// Liveness: the process serves requests.
 #[utoipa::path(get, path = "/api/health", tag = "health",
     responses((status = 200, body = Health)))]
-async fn health() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Readiness: Postgres, Redis and NATS each answered in time.
@@ -37,7 +37,7 @@ async fn health() -> axum::Json<Health> {
         (status = 200, description = "Every dependency answered", body = Readiness),
         (status = 503, description = "At least one dependency failed; see `failed`", body = Readiness),
     ))]
-async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let readiness = common::health::check(
         &state.db,
         &state.redis,
@@ -50,5 +50,5 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Readine
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, axum::Json(readiness))
+    (code, Json(readiness))
 }

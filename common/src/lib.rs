@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nats;
 pub mod redis_conn;
+pub mod rfc3339;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "test-helpers")]

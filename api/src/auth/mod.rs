@@ -124,7 +124,7 @@ async fn signup(
     Ok((
         StatusCode::CREATED,
         [(header::SET_COOKIE, state.sessions.cookie(&session))],
-        axum::Json(UserResponse { user }),
+        Json(UserResponse { user }),
     )
         .into_response())
 }
@@ -166,7 +166,7 @@ async fn login(
     let session = state.sessions.issue(user.id)?;
     Ok((
         [(header::SET_COOKIE, state.sessions.cookie(&session))],
-        axum::Json(UserResponse { user }),
+        Json(UserResponse { user }),
     )
         .into_response())
 }
@@ -182,10 +182,10 @@ async fn login(
 async fn token(
     State(state): State<AppState>,
     Json(credentials): Json<Credentials>,
-) -> Result<axum::Json<TokenResponse>, ApiError> {
+) -> Result<Json<TokenResponse>, ApiError> {
     let user = authenticate(&state, credentials).await?;
     let session = state.sessions.issue(user.id)?;
-    Ok(axum::Json(TokenResponse {
+    Ok(Json(TokenResponse {
         token: session.token,
         expires_at: session.expires_at,
     }))
@@ -209,15 +209,12 @@ async fn logout(State(state): State<AppState>) -> Response {
         (status = 401, description = "No valid session", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
-async fn me(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<axum::Json<UserResponse>, ApiError> {
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<UserResponse>, ApiError> {
     // A valid token for a deleted account is no session.
     let user = users::by_id(&state.db, user.id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(axum::Json(UserResponse { user }))
+    Ok(Json(UserResponse { user }))
 }
 
 #[cfg(test)]

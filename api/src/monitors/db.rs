@@ -18,6 +18,7 @@ pub struct Check {
     pub status_code: Option<i32>,
     pub latency_ms: Option<i32>,
     pub error: Option<String>,
+    #[serde(serialize_with = "common::rfc3339::serialize")]
     pub checked_at: DateTime<Utc>,
 }
 

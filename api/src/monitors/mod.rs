@@ -87,9 +87,9 @@ async fn owned_monitor(state: &AppState, user: AuthUser, id: Uuid) -> Result<Mon
 async fn list_monitors(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<axum::Json<MonitorList>, ApiError> {
+) -> Result<Json<MonitorList>, ApiError> {
     let monitors = db::list_for_user(&state.db, user.id).await?;
-    Ok(axum::Json(MonitorList { monitors }))
+    Ok(Json(MonitorList { monitors }))
 }
 
 /// Watch a new URL. Its first check runs on the scheduler's next tick.
@@ -106,7 +106,7 @@ async fn create_monitor(
     State(state): State<AppState>,
     user: AuthUser,
     Json(input): Json<CreateMonitor>,
-) -> Result<(StatusCode, axum::Json<Monitor>), ApiError> {
+) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let settings = input.validate()?;
     let limit = state.config.max_monitors_per_user;
     if db::count_for_user(&state.db, user.id).await? >= limit {
@@ -118,7 +118,7 @@ async fn create_monitor(
     let monitor = db::insert(&state.db, user.id, &settings).await?;
     tracing::info!(monitor_id = %monitor.id, "monitor created");
     announce(&state, user, &monitor).await;
-    Ok((StatusCode::CREATED, axum::Json(monitor)))
+    Ok((StatusCode::CREATED, Json(monitor)))
 }
 
 #[utoipa::path(get, path = "/api/monitors/{id}", tag = "monitors",
@@ -133,8 +133,8 @@ async fn get_monitor(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<Monitor>, ApiError> {
-    owned_monitor(&state, user, id).await.map(axum::Json)
+) -> Result<Json<Monitor>, ApiError> {
+    owned_monitor(&state, user, id).await.map(Json)
 }
 
 /// Change some of a monitor's settings.
@@ -153,14 +153,14 @@ async fn update_monitor(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(input): Json<UpdateMonitor>,
-) -> Result<axum::Json<Monitor>, ApiError> {
+) -> Result<Json<Monitor>, ApiError> {
     let current = owned_monitor(&state, user, id).await?;
     let settings = input.apply_to(&current)?;
     let monitor = db::update(&state.db, user.id, id, &settings)
         .await?
         .ok_or(ApiError::NotFound("monitor"))?;
     announce(&state, user, &monitor).await;
-    Ok(axum::Json(monitor))
+    Ok(Json(monitor))
 }
 
 /// Stop watching a URL; its checks go with it.
@@ -202,7 +202,7 @@ async fn list_checks(
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(query): Query<ChecksQuery>,
-) -> Result<axum::Json<CheckPage>, ApiError> {
+) -> Result<Json<CheckPage>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_CHECKS_PAGE);
     if !(1..=MAX_CHECKS_PAGE).contains(&limit) {
         return Err(ApiError::BadRequest {
@@ -219,7 +219,7 @@ async fn list_checks(
     } else {
         None
     };
-    Ok(axum::Json(CheckPage {
+    Ok(Json(CheckPage {
         checks,
         next_before,
     }))
@@ -240,7 +240,7 @@ async fn check_now(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<(StatusCode, axum::Json<CheckQueued>), ApiError> {
+) -> Result<(StatusCode, Json<CheckQueued>), ApiError> {
     owned_monitor(&state, user, id).await?;
     let job = CheckMonitor::new(id, CheckTrigger::Manual);
     let queued = CheckQueued {
@@ -260,5 +260,5 @@ async fn check_now(
         })?;
     common::jobs::wake_workers(&state.nats, &state.config.check_queue).await;
     tracing::info!(check_id = %queued.check_id, "check queued");
-    Ok((StatusCode::ACCEPTED, axum::Json(queued)))
+    Ok((StatusCode::ACCEPTED, Json(queued)))
 }

@@ -33,9 +33,14 @@ pub struct Monitor {
     /// `up` (green), `degraded` (yellow), `down` (red) or `unknown` (grey).
     #[schema(example = "unknown")]
     pub state: String,
+    // Lists carry four of these per monitor: the fast writer, same format.
+    #[serde(serialize_with = "common::rfc3339::serialize_option")]
     pub last_checked_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "common::rfc3339::serialize")]
     pub next_check_at: DateTime<Utc>,
+    #[serde(serialize_with = "common::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "common::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

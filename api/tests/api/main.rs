@@ -14,4 +14,5 @@ mod middleware;
 mod migrate;
 mod monitors;
 mod openapi;
+mod pool;
 mod shutdown;

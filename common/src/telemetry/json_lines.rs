@@ -14,7 +14,7 @@
 
 use std::{
     fmt::{self, Write},
-    time::{SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
 
 use tracing::{
@@ -45,7 +45,7 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
-        write_timestamp(&mut writer, SystemTime::now())?;
+        crate::rfc3339::write_system_time(&mut writer, SystemTime::now())?;
         write!(
             writer,
             "\",\"level\":\"{}\",{}\"target\":",
@@ -110,65 +110,6 @@ fn record_fields(writer: &mut Writer<'_>, fields: impl RecordFields, first: bool
     };
     fields.record(&mut visitor);
     visitor.result
-}
-
-/// RFC 3339 in UTC with microseconds, `2026-11-22T08:11:47.255351Z`, written
-/// without the formatting machinery (it ran on every line).
-fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let second_of_day = secs % 86_400;
-    let fields = [
-        (year, 4),
-        (month, 2),
-        (day, 2),
-        (second_of_day / 3600, 2),
-        (second_of_day / 60 % 60, 2),
-        (second_of_day % 60, 2),
-        (u64::from(since_epoch.subsec_micros()), 6),
-    ];
-    if year > 9999 {
-        let [
-            _,
-            (month, _),
-            (day, _),
-            (hour, _),
-            (minute, _),
-            (second, _),
-            (micros, _),
-        ] = fields;
-        return write!(
-            w,
-            "{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z"
-        );
-    }
-    let mut out = *b"0000-00-00T00:00:00.000000Z";
-    let ends = [4, 7, 10, 13, 16, 19, 26];
-    for ((mut value, width), end) in fields.into_iter().zip(ends) {
-        for slot in out[end - width..end].iter_mut().rev() {
-            // `value % 10` is a single digit: the cast cannot truncate.
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    }
-    // Only ASCII digits and separators were written.
-    w.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's `civil_from_days`, for days ≥ 0).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 struct FieldWriter<'a, 'w> {
@@ -394,31 +335,6 @@ mod tests {
             );
         });
         assert_eq!(got[0]["error"], "disk \"full\"");
-    }
-
-    #[test]
-    fn timestamps_match_chrono_across_leap_years_and_boundaries() {
-        use chrono::{DateTime, SecondsFormat};
-        let samples = [
-            0_u64,
-            951_782_400,     // 2000-02-29, a leap day in a century year
-            1_709_164_799,   // 2024-02-28 23:59:59
-            1_735_689_599,   // 2024-12-31 23:59:59
-            4_107_542_400,   // 2100-03-01, after a non-leap century
-            253_402_300_799, // 9999-12-31 23:59:59
-        ];
-        for secs in samples {
-            for micros in [0_u32, 7, 999_999] {
-                let at = UNIX_EPOCH + std::time::Duration::new(secs, micros * 1000);
-                let mut ours = String::new();
-                write_timestamp(&mut ours, at).expect("write");
-                let expected =
-                    DateTime::from_timestamp(i64::try_from(secs).expect("fits"), micros * 1000)
-                        .expect("in range")
-                        .to_rfc3339_opts(SecondsFormat::Micros, true);
-                assert_eq!(ours, expected);
-            }
-        }
     }
 
     #[test]

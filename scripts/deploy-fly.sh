@@ -420,7 +420,15 @@ ensure_secrets() {
     ((${#lines[@]} > 0)) || return 0
     names_shown="$(printf '%s\n' "${lines[@]}" | cut -d= -f1 | tr '\n' ' ')"
     log "$app: setting ${names_shown% } (values on stdin, not shown)"
-    printf '%s\n' "${lines[@]}" | change secrets import --stage --app "$app"
+    # The values travel through a pipe, never argv or a file. What the
+    # command leaves unread (a dry run reads nothing) is drained, or printf
+    # could die of SIGPIPE and fail the step under pipefail.
+    printf '%s\n' "${lines[@]}" | {
+        status=0
+        change secrets import --stage --app "$app" || status=$?
+        cat >/dev/null
+        exit "$status"
+    }
 }
 
 provision() {

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve() -> ExitCode {
     let config = ApiConfig::from_env(&Env::from_process()).unwrap_or_else(|e| e.exit());
-    common::telemetry::init(config.common.log_format, &config.common.fly);
+    let _log = common::telemetry::init(config.common.log_format, &config.common.fly);
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

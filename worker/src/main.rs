@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let config = WorkerConfig::from_env(&Env::from_process()).unwrap_or_else(|e| e.exit());
-    common::telemetry::init(config.common.log_format, &config.common.fly);
+    let _log = common::telemetry::init(config.common.log_format, &config.common.fly);
     let worker = match Worker::build(config).await {
         Ok(worker) => worker,
         Err(e) => {

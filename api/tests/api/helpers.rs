@@ -1,9 +1,12 @@
 //! `spawn_app()` and friends.
 
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use api::{config::ApiConfig, startup::Application};
-use common::config::{Env, LogFormat, Secret};
+use common::{
+    config::{Env, LogFormat, Secret},
+    telemetry::LogGuard,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -15,14 +18,14 @@ pub use common::testing::{
 };
 use uuid::Uuid;
 
-static TRACING: Once = Once::new();
+/// Held for the life of the test process: dropping it would stop logging.
+static TRACING: OnceLock<Option<LogGuard>> = OnceLock::new();
 
 /// Logs stay quiet unless `TEST_LOG` is set.
 fn init_tracing() {
-    TRACING.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            common::telemetry::init(LogFormat::Pretty, &Default::default());
-        }
+    TRACING.get_or_init(|| {
+        std::env::var_os("TEST_LOG")
+            .map(|_| common::telemetry::init(LogFormat::Pretty, &Default::default()))
     });
 }
 

@@ -76,4 +76,40 @@ async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
         "the database URL is never logged"
     );
     assert!(out.contains("/api/health"), "requests are logged: {out}");
+    // Lines are written by a thread of their own; the last one, logged just
+    // before main returns, must still reach stdout.
+    let last: Value = serde_json::from_str(lines[lines.len() - 1]).expect("JSON");
+    assert_eq!(
+        last["message"], "in-flight requests finished; stopped",
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_reason_a_start_failed_is_the_last_line_written() {
+    let (database_url, _pool) = migrated_database().await;
+    // The port is taken: the api cannot bind it, says so and exits.
+    let taken = std::net::TcpListener::bind("[::]:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .env_clear()
+        .env("APP_ENV", "production")
+        .env("JWT_SECRET", "a-test-secret-that-is-long-enough-0123456789")
+        .env("PORT", port.to_string())
+        .env("METRICS_PORT", free_port().to_string())
+        .env("DATABASE_URL", &database_url)
+        .env("REDIS_URL", redis_url())
+        .env("NATS_URL", nats_url())
+        .output()
+        .expect("run api");
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("last line not JSON ({e}): {out}"));
+    assert_eq!(last["level"], "ERROR", "{out}");
+    assert_eq!(last["message"], "cannot start", "{out}");
+    assert!(
+        last["error"].as_str().is_some_and(|e| e.contains("PORT")),
+        "{out}"
+    );
 }

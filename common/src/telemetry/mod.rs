@@ -2,9 +2,10 @@
 //! readable lines in development. Every line carries the Fly region and machine
 //! id when present, so a line from a scaled-out app says where it came from.
 
-use std::fmt;
+use std::{fmt, io::BufWriter};
 
 use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
@@ -20,18 +21,42 @@ use json_lines::{JsonLines, JsonSpanFields};
 /// Quiet enough for production, loud enough to see requests.
 const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,apalis=info";
 
+/// How many bytes of log lines the writer thread gathers into one `write`.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+/// Keeps the log writer thread running. Dropping it writes out every line
+/// still queued, so `main` holds it until it returns.
+#[must_use = "dropping the guard stops logging"]
+pub struct LogGuard {
+    _writer: Option<WorkerGuard>,
+}
+
 /// Installs the global subscriber. Safe to call more than once (tests do):
 /// later calls are ignored.
-pub fn init(format: LogFormat, fly: &FlyContext) {
+///
+/// Lines are formatted on the thread that logs them and written to stdout by
+/// a thread of their own, which batches whatever queued up while it wrote
+/// into one `write`: under load one system call carries hundreds of lines
+/// instead of one each. It never drops a line: a full queue (128k lines)
+/// makes callers wait.
+pub fn init(format: LogFormat, fly: &FlyContext) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let tags = FlyTags::from(fly);
     // Colours only for a terminal: a log file or `fly logs` gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("beacon-log")
+        .finish(BufWriter::with_capacity(
+            WRITE_BATCH_BYTES,
+            std::io::stdout(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
-    let _ = match format {
+        .with_ansi(ansi)
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Json => builder
             .fmt_fields(JsonSpanFields)
             .event_format(JsonLines { tags: tags.json })
@@ -43,6 +68,9 @@ pub fn init(format: LogFormat, fly: &FlyContext) {
             })
             .try_init(),
     };
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
 }
 
 /// The Fly fields, rendered once at start-up.

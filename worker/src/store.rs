@@ -73,10 +73,25 @@ pub async fn record_check(
 
     // Errors are user-visible text from the network; keep them bounded.
     let error = result.error.as_deref().map(|e| truncate(e, 1000));
-    let inserted = sqlx::query!(
-        r#"INSERT INTO checks (id, monitor_id, trigger, ok, status_code, latency_ms, error, checked_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (id) DO NOTHING"#,
+    // Stores the check and counts the failures among the monitor's recent
+    // checks in one round trip. The count reads the statement's snapshot,
+    // taken after the row lock above was granted, so it sees every check a
+    // concurrent recorder of this monitor committed; it never sees the new
+    // row (a CTE's insert is invisible to its own statement), which `id <>`
+    // also says outright.
+    let stored = sqlx::query!(
+        r#"WITH inserted AS (
+               INSERT INTO checks (id, monitor_id, trigger, ok, status_code, latency_ms, error, checked_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (id) DO NOTHING
+               RETURNING id
+           )
+           SELECT EXISTS (SELECT 1 FROM inserted) AS "inserted!",
+                  (SELECT count(*) FILTER (WHERE NOT ok)
+                   FROM (SELECT ok FROM checks
+                         WHERE monitor_id = $2 AND id <> $1
+                         ORDER BY checked_at DESC, id DESC
+                         LIMIT $9) recent) AS "recent_failures!""#,
         job.check_id,
         job.monitor_id,
         job.trigger.as_str(),
@@ -85,26 +100,14 @@ pub async fn record_check(
         result.latency_ms,
         error,
         result.checked_at,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(Recorded::Duplicate);
-    }
-
-    let recent_failures = sqlx::query_scalar!(
-        r#"SELECT count(*) FILTER (WHERE NOT ok) AS "failures!"
-           FROM (SELECT ok FROM checks
-                 WHERE monitor_id = $1 AND id <> $2
-                 ORDER BY checked_at DESC, id DESC
-                 LIMIT $3) recent"#,
-        job.monitor_id,
-        job.check_id,
         thresholds.recent_window,
     )
     .fetch_one(&mut *tx)
     .await?;
+    if !stored.inserted {
+        return Ok(Recorded::Duplicate);
+    }
+    let recent_failures = stored.recent_failures;
 
     let verdict = CheckVerdict {
         ok: result.ok,

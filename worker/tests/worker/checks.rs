@@ -294,3 +294,55 @@ async fn a_wake_up_on_nats_makes_an_idle_worker_fetch_at_once() {
         .await;
     worker.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn checks_of_one_monitor_recorded_together_each_see_the_ones_before() {
+    let env = TestEnv::new().await;
+    let (_, monitor_id) = env.monitor("http://127.0.0.1:9/", false).await;
+    let result = |ok: bool, at: i64| worker::store::CheckResult {
+        ok,
+        status_code: ok.then_some(200),
+        latency_ms: 1,
+        error: (!ok).then(|| "refused".to_owned()),
+        checked_at: chrono::Utc::now() + chrono::Duration::milliseconds(at),
+    };
+    let record = |ok: bool, at: i64| {
+        let db = env.db.clone();
+        let job = CheckMonitor::new(monitor_id, CheckTrigger::Schedule);
+        let result = result(ok, at);
+        async move {
+            match worker::store::record_check(&db, &job, &result, Thresholds::default()).await {
+                Ok(Recorded::New(event)) => event.state,
+                other => panic!("expected a new check, got {other:?}"),
+            }
+        }
+    };
+    record(false, 0).await;
+
+    // Hold the monitor's row lock so eight recorders all queue behind it,
+    // then let them through: each must count the checks committed before it
+    // got the lock, not those of the moment it started waiting.
+    let mut holder = env.db.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM monitors WHERE id = $1 FOR UPDATE")
+        .bind(monitor_id)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let recorders: Vec<_> = (1..=8).map(|at| tokio::spawn(record(true, at))).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.commit().await.expect("release");
+    let mut states = Vec::new();
+    for recorder in recorders {
+        states.push(recorder.await.expect("recorder"));
+    }
+
+    // The failure is among the 5 recent checks of the first five through the
+    // lock (yellow: flapping) and has left the window for the last three.
+    let yellow = states
+        .iter()
+        .filter(|s| **s == MonitorState::Degraded)
+        .count();
+    let green = states.iter().filter(|s| **s == MonitorState::Up).count();
+    assert_eq!((yellow, green), (5, 3), "{states:?}");
+    assert_eq!(env.monitor_state(monitor_id).await, "up");
+}

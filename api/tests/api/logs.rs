@@ -10,19 +10,27 @@ use serde_json::Value;
 
 use crate::helpers::{free_port, migrated_database, nats_url, redis_url};
 
-#[tokio::test]
-async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
-    let (database_url, _pool) = migrated_database().await;
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+/// The api binary with production settings and nothing else from this
+/// process's environment.
+fn production_api(database_url: &str, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api"));
+    command
         .env_clear()
         .env("APP_ENV", "production")
         .env("JWT_SECRET", "a-test-secret-that-is-long-enough-0123456789")
         .env("PORT", port.to_string())
         .env("METRICS_PORT", free_port().to_string())
-        .env("DATABASE_URL", &database_url)
+        .env("DATABASE_URL", database_url)
         .env("REDIS_URL", redis_url())
-        .env("NATS_URL", nats_url())
+        .env("NATS_URL", nats_url());
+    command
+}
+
+#[tokio::test]
+async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
+    let (database_url, _pool) = migrated_database().await;
+    let port = free_port();
+    let mut child = production_api(&database_url, port)
         .env("FLY_REGION", "ams")
         .env("FLY_MACHINE_ID", "e2865013c16e86")
         .stdout(Stdio::piped())
@@ -91,15 +99,7 @@ async fn the_reason_a_start_failed_is_the_last_line_written() {
     // The port is taken: the api cannot bind it, says so and exits.
     let taken = std::net::TcpListener::bind("[::]:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let output = Command::new(env!("CARGO_BIN_EXE_api"))
-        .env_clear()
-        .env("APP_ENV", "production")
-        .env("JWT_SECRET", "a-test-secret-that-is-long-enough-0123456789")
-        .env("PORT", port.to_string())
-        .env("METRICS_PORT", free_port().to_string())
-        .env("DATABASE_URL", &database_url)
-        .env("REDIS_URL", redis_url())
-        .env("NATS_URL", nats_url())
+    let output = production_api(&database_url, port)
         .output()
         .expect("run api");
     assert_eq!(output.status.code(), Some(1));

@@ -107,7 +107,6 @@ pub async fn record_check(
     if !stored.inserted {
         return Ok(Recorded::Duplicate);
     }
-    let recent_failures = stored.recent_failures;
 
     let verdict = CheckVerdict {
         ok: result.ok,
@@ -116,7 +115,7 @@ pub async fn record_check(
     let (state, failures) = light::next_state(
         verdict,
         monitor.consecutive_failures,
-        recent_failures,
+        stored.recent_failures,
         thresholds,
     );
     sqlx::query!(

@@ -95,11 +95,12 @@ async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
 
 #[tokio::test]
 async fn the_reason_a_start_failed_is_the_last_line_written() {
-    let (database_url, _pool) = migrated_database().await;
-    // The port is taken: the api cannot bind it, says so and exits.
+    // The port is taken: the api cannot bind it, says so and exits. It fails
+    // before connecting anywhere (connections are lazy), so no database is
+    // made for it.
     let taken = std::net::TcpListener::bind("[::]:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let output = production_api(&database_url, port)
+    let output = production_api("postgres://postgres@127.0.0.1:5432/beacon", port)
         .output()
         .expect("run api");
     assert_eq!(output.status.code(), Some(1));

@@ -18,7 +18,7 @@ Runs, from any directory, on 127.0.0.1 only:
      Redis and NATS as scripts/dev.sh does
   2. cargo build --release: api, worker and the bench's own examples
      (api/examples/bench_hello.rs, bench_startup.rs, bench_sse_latency.rs,
-     worker/examples/bench_enqueue.rs), offline from the .sqlx cache
+     uptime/examples/bench_enqueue.rs), offline from the .sqlx cache
   3. a fresh database beacon_bench_<id>, migrated with `api migrate run`, and
      a Redis and a NATS of the bench's own on free ports, so nothing else on
      the machine shares their queues, subjects or command counters
@@ -142,7 +142,7 @@ RUN_ID="$$_$(date +%s)"
 readonly RUN_ID
 readonly DATABASE="beacon_bench_$RUN_ID"
 readonly DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DATABASE"
-readonly CHECK_QUEUE="beacon:bench:checks"
+readonly QUEUE_PREFIX="beacon:bench"
 
 # Processes this run started, in start order, and their pids.
 STARTED=()
@@ -475,7 +475,7 @@ measure_sse() {
 }
 
 measure_worker_throughput() {
-    run env DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" NATS_URL="$NATS_URL" CHECK_QUEUE="$CHECK_QUEUE" \
+    run env DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" NATS_URL="$NATS_URL" QUEUE_PREFIX="$QUEUE_PREFIX" \
         "$EXAMPLES_DIR/bench_enqueue" --user-id "$WORKER_USER_ID" --checks "$CHECKS" \
         >"$RAW_DIR/worker.out"
     is_dry_run && return 0
@@ -616,7 +616,7 @@ ensure_services
 ensure_bench_tools
 
 step "Build ($PROFILE): api, worker and the bench's examples"
-build_args=(-p api -p worker --bins --examples)
+build_args=(-p api -p worker -p uptime --bins --examples)
 [[ "$PROFILE" == release ]] && build_args=(--release "${build_args[@]}")
 run env SQLX_OFFLINE=true cargo build "${build_args[@]}"
 
@@ -651,18 +651,18 @@ JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export JWT_SECRET
 PRODUCTION_ENV=(APP_ENV=production LOG_FORMAT=json RUST_LOG=info
     DATABASE_URL="$DATABASE_URL" NATS_URL="$NATS_URL")
-API_ENV=("${PRODUCTION_ENV[@]}" REDIS_URL="$REDIS_URL" CHECK_QUEUE="$CHECK_QUEUE")
+API_ENV=("${PRODUCTION_ENV[@]}" REDIS_URL="$REDIS_URL" QUEUE_PREFIX="$QUEUE_PREFIX")
 # The worker probes the baseline server on 127.0.0.1, which only
 # ALLOW_PRIVATE_TARGETS=true permits, and the worker refuses that with
-# APP_ENV=production (see worker/src/config.rs). APP_ENV changes nothing else
+# APP_ENV=production (see platform/src/outbound.rs). APP_ENV changes nothing else
 # for the worker: it only picks the defaults of the URLs and of LOG_FORMAT,
 # and all of those are set here.
 WORKER_ENV=(APP_ENV=development ALLOW_PRIVATE_TARGETS=true LOG_FORMAT=json RUST_LOG=info
     DATABASE_URL="$DATABASE_URL" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL"
-    CHECK_QUEUE="$CHECK_QUEUE" WORKER_PORT="$WORKER_PORT")
+    QUEUE_PREFIX="$QUEUE_PREFIX" WORKER_PORT="$WORKER_PORT")
 # The idle worker probes nothing, so it runs in production mode as it is.
 IDLE_WORKER_ENV=("${PRODUCTION_ENV[@]}" REDIS_URL="redis://127.0.0.1:$IDLE_REDIS_PORT"
-    CHECK_QUEUE="beacon:bench:idle" WORKER_PORT="$IDLE_WORKER_PORT")
+    QUEUE_PREFIX="beacon:bench:idle" WORKER_PORT="$IDLE_WORKER_PORT")
 # Placeholders for --dry-run; a real run replaces each.
 TOKEN=
 SSE_MONITOR_ID='<monitor id>'

@@ -49,7 +49,7 @@ RUN_ID="$(date +%s)$$"
 readonly RUN_ID
 readonly DATABASE="beacon_e2e_$RUN_ID"
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DATABASE"
-export CHECK_QUEUE="beacon:e2e:$RUN_ID:checks"
+export QUEUE_PREFIX="beacon:e2e:$RUN_ID"
 export ALLOW_PRIVATE_TARGETS=true # the test's target listens on 127.0.0.1
 export POLL_INTERVAL_MS=100
 export SCHEDULER_TICK_MS=500

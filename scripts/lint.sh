@@ -84,7 +84,7 @@ step "Compose file"
 check "compose schema" "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec docker/docker-compose.yml
 
 step "TOML"
-TOML_FILES=(Cargo.toml common/Cargo.toml api/Cargo.toml worker/Cargo.toml fly/*.toml)
+TOML_FILES=(Cargo.toml */Cargo.toml .cargo/config.toml fly/*.toml)
 check "taplo check" env RUST_LOG=warn "$BIN/taplo" check "${TOML_FILES[@]}"
 # The workspace keeps feature lists on one line however long: taplo must not
 # re-wrap arrays, only check everything else.

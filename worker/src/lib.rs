@@ -1,21 +1,8 @@
-//! Beacon's worker: runs checks from the Redis queue, schedules due monitors,
-//! prunes old checks, and serves `/health`, `/ready`, `/metrics`.
-//!
-//! Module map: `startup` wires everything; `supervisor` keeps the apalis
-//! worker alive; `job` is one check (`probe` + `outbound` for the request,
-//! `store` + `light` for recording it); `scheduler` and `retention` are the
-//! periodic loops; `queue` holds the Redis-side settings and housekeeping.
+//! Beacon's worker, a thin binary: it registers the jobs and periodic tasks
+//! of the domain crates (`jobs`) with the platform's job host and serves
+//! `/health`, `/ready` and `/metrics` privately (`app`).
 
-pub mod config;
-pub mod http;
-pub mod job;
-pub mod light;
-pub mod outbound;
-pub mod probe;
-pub mod queue;
-pub mod retention;
-pub mod scheduler;
-pub mod startup;
-pub mod store;
-pub mod supervisor;
-pub mod ticker;
+pub mod app;
+pub mod jobs;
+#[cfg(feature = "test-helpers")]
+pub mod testing;

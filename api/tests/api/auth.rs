@@ -1,7 +1,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_error, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{
+    PASSWORD, assert_error, assert_timestamps_are_micros, spawn_app, spawn_app_with, spawn_peer,
+    unique_email,
+};
 
 #[tokio::test]
 async fn signup_creates_an_account_and_starts_a_cookie_session() {
@@ -22,6 +25,7 @@ async fn signup_creates_an_account_and_starts_a_cookie_session() {
     assert!(!cookie.contains("Secure"));
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["user"]["email"], email);
+    assert_timestamps_are_micros(&body);
     assert!(
         body.get("token").is_none(),
         "cookie sessions keep the token out of JS"
@@ -157,6 +161,7 @@ async fn a_bearer_token_works_without_cookies() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("set-cookie").is_none());
     let body: Value = response.json().await.expect("json");
+    assert_timestamps_are_micros(&body);
     let token = body["token"].as_str().expect("token");
     let me = app
         .api_client
@@ -189,17 +194,13 @@ async fn logout_clears_the_session_cookie() {
 
 #[tokio::test]
 async fn failed_logins_are_limited_across_api_machines() {
-    // Two API processes sharing one Redis: the limit is counted there.
-    let first = spawn_app_with(|c| c.login_max_failures = 3).await;
-    let second = spawn_app_with(|c| c.login_max_failures = 3).await;
+    // Two API machines sharing one database and one Redis: the limit is
+    // counted in Redis.
+    let first = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    let second = spawn_peer(&first, &[("LOGIN_MAX_FAILURES", "3")]).await;
     let email = unique_email();
     assert_eq!(
         first.post_signup(&email, PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
-    // The second app has its own database; give it the same account.
-    assert_eq!(
-        second.post_signup(&email, PASSWORD).await.status(),
         StatusCode::CREATED
     );
 
@@ -228,7 +229,7 @@ async fn failed_logins_are_limited_across_api_machines() {
 
 #[tokio::test]
 async fn a_successful_login_resets_the_failure_count() {
-    let app = spawn_app_with(|c| c.login_max_failures = 3).await;
+    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     let user = app.new_user().await;
     for _ in 0..2 {
         assert_eq!(
@@ -250,4 +251,25 @@ async fn a_successful_login_resets_the_failure_count() {
         app.post_login(&user.email, PASSWORD).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn signup_queues_the_welcome_job_once_per_account() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let prefix = app.env.get("QUEUE_PREFIX").expect("a test prefix");
+    let client = redis::Client::open(crate::helpers::redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    // apalis keeps each task's payload in `<queue>:data`, under its id.
+    let payload: Option<String> = redis::cmd("HGET")
+        .arg(format!("{prefix}:welcome:data"))
+        .arg(format!("welcome-{}", user.id))
+        .query_async(&mut conn)
+        .await
+        .expect("HGET");
+    let payload = payload.expect("the welcome job is queued under the account's id");
+    assert!(payload.contains(&user.id.to_string()), "{payload}");
 }

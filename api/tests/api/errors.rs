@@ -27,9 +27,6 @@ async fn unknown_routes_are_json_404s() {
         "not_found",
     )
     .await;
-    let user = app.new_user().await;
-    let bad_id = user.get("/api/monitors/not-a-uuid").await;
-    assert_error(bad_id, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]
@@ -69,13 +66,12 @@ async fn malformed_json_is_a_400() {
 async fn writes_without_a_json_content_type_are_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let id = user.create_monitor("https://example.com").await;
     // A form post, as a cross-site page could send it.
     let form = user
         .client
-        .post(app.url("/api/monitors"))
+        .post(app.url("/api/auth/signup"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("name=x&url=https://evil.example")
+        .body("email=x@evil.example&password=long+enough")
         .send()
         .await
         .expect("request");
@@ -85,29 +81,30 @@ async fn writes_without_a_json_content_type_are_refused() {
         "unsupported_media_type",
     )
     .await;
-    // Bodiless writes too: a DELETE without the header is refused.
-    let delete = user
+    // Bodiless writes too: a log-out without the header is refused.
+    let logout = user
         .client
-        .delete(app.url(&format!("/api/monitors/{id}")))
+        .post(app.url("/api/auth/logout"))
         .send()
         .await
         .expect("request");
+    assert!(logout.headers().get("set-cookie").is_none());
     assert_error(
-        delete,
+        logout,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
     .await;
     assert_eq!(
-        user.get(&format!("/api/monitors/{id}")).await.status(),
+        user.get("/api/auth/me").await.status(),
         StatusCode::OK,
-        "nothing was deleted"
+        "still signed in"
     );
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_a_json_413() {
-    let app = spawn_app_with(|c| c.body_limit_bytes = 4096).await;
+    let app = spawn_app_with(&[("BODY_LIMIT_BYTES", "4096")]).await;
     let big = json!({"email": "a@b.co", "password": "x".repeat(10_000)});
     let response = app.post_json("/api/auth/signup", &big).await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
@@ -115,7 +112,7 @@ async fn oversized_bodies_are_a_json_413() {
 
 #[tokio::test]
 async fn a_request_that_outlives_the_timeout_is_a_json_408() {
-    let app = spawn_app_with(|c| c.request_timeout = Duration::from_millis(500)).await;
+    let app = spawn_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     // Promise a body and never finish sending it.
@@ -151,14 +148,14 @@ async fn a_request_that_outlives_the_timeout_is_a_json_408() {
 async fn internal_errors_are_logged_not_echoed() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    sqlx::query("DROP TABLE checks, monitors")
+    sqlx::query("ALTER TABLE users RENAME TO users_elsewhere")
         .execute(&app.db)
         .await
-        .expect("drop tables");
-    let response = user.get("/api/monitors").await;
+        .expect("rename table");
+    let response = user.get("/api/auth/me").await;
     let body = assert_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     let text = body.to_string();
-    for leak in ["monitors", "relation", "sqlx", "SELECT"] {
+    for leak in ["users", "relation", "sqlx", "SELECT"] {
         assert!(!text.contains(leak), "error body leaks `{leak}`: {text}");
     }
 }

@@ -37,10 +37,10 @@ async fn readiness_is_200_when_postgres_redis_and_nats_answer() {
 async fn readiness_turns_503_and_names_redis_when_redis_stops() {
     let mut redis = PrivateRedis::start().await;
     let redis_url = redis.url.clone();
-    let app = spawn_app_with(|config| {
-        config.common.redis_url = common::config::Secret::new(redis_url);
-        config.readiness_timeout = Duration::from_millis(500);
-    })
+    let app = spawn_app_with(&[
+        ("REDIS_URL", redis_url.as_str()),
+        ("READINESS_TIMEOUT_MS", "500"),
+    ])
     .await;
     eventually(
         Duration::from_secs(10),
@@ -65,10 +65,7 @@ async fn readiness_turns_503_and_names_redis_when_redis_stops() {
 #[tokio::test]
 async fn the_api_starts_while_nats_is_down_and_readiness_names_it() {
     let nowhere = format!("nats://127.0.0.1:{}", free_port());
-    let app = spawn_app_with(|config| {
-        config.common.nats_url = common::config::Secret::new(nowhere);
-    })
-    .await;
+    let app = spawn_app_with(&[("NATS_URL", nowhere.as_str())]).await;
     assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
     let response = app.get("/api/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -79,10 +76,10 @@ async fn the_api_starts_while_nats_is_down_and_readiness_names_it() {
 #[tokio::test]
 async fn readiness_names_postgres_when_it_is_unreachable() {
     let nowhere = format!("postgres://postgres@127.0.0.1:{}/beacon", free_port());
-    let app = spawn_app_with(|config| {
-        config.common.database.url = common::config::Secret::new(nowhere);
-        config.common.database.acquire_timeout = Duration::from_millis(300);
-    })
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", nowhere.as_str()),
+        ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+    ])
     .await;
     let response = app.get("/api/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{free_port, migrated_database, nats_url, redis_url};
+use crate::helpers::{TestDatabase, free_port, nats_url, redis_url};
 
 /// The api binary with production settings and nothing else from this
 /// process's environment.
@@ -28,7 +28,8 @@ fn production_api(database_url: &str, port: u16) -> Command {
 
 #[tokio::test]
 async fn production_logs_are_json_lines_tagged_with_region_and_machine() {
-    let (database_url, _pool) = migrated_database().await;
+    let database = TestDatabase::migrated(&api::routes::migrator()).await;
+    let database_url = database.url.clone();
     let port = free_port();
     let mut child = production_api(&database_url, port)
         .env("FLY_REGION", "ams")

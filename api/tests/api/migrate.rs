@@ -4,7 +4,21 @@ use std::process::{Command, Output};
 
 use sqlx::PgPool;
 
-use crate::helpers::create_database;
+use crate::helpers::TestDatabase;
+
+/// Every up migration this build carries, as `migrate` names them: `0001 users`.
+fn migrations() -> Vec<String> {
+    api::routes::migrator()
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| format!("{:04} {}", m.version, m.description))
+        .collect()
+}
+
+/// A database of the test's own with nothing in it.
+async fn empty_database() -> TestDatabase {
+    TestDatabase::empty().await
+}
 
 fn api(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_api"))
@@ -32,13 +46,17 @@ fn applied_lines(text: &str) -> usize {
 
 #[tokio::test]
 async fn status_run_and_revert_manage_the_schema() {
-    let url = create_database().await;
+    let database = empty_database().await;
+    let url = database.url.clone();
+    let all = migrations();
+    let n = all.len();
+    assert!(n >= 2, "the skeleton has at least two migrations: {all:?}");
 
     let status = api(&url, &["migrate", "status"]);
     assert!(status.status.success());
     let text = stdout(&status);
-    assert_eq!(lines_with(&text, "pending"), 3, "{text}");
-    assert!(text.contains("0 applied, 3 pending"), "{text}");
+    assert_eq!(lines_with(&text, "pending"), n, "{text}");
+    assert!(text.contains(&format!("0 applied, {n} pending")), "{text}");
     let check = api(&url, &["migrate", "status", "--check"]);
     assert_eq!(
         check.status.code(),
@@ -53,8 +71,9 @@ async fn status_run_and_revert_manage_the_schema() {
         String::from_utf8_lossy(&run.stderr)
     );
     let text = stdout(&run);
-    assert!(text.contains("applied 0001 users"), "{text}");
-    assert!(text.contains("applied 0003 checks"), "{text}");
+    for migration in &all {
+        assert!(text.contains(&format!("applied {migration}")), "{text}");
+    }
 
     let again = api(&url, &["migrate", "run"]);
     assert!(again.status.success());
@@ -74,22 +93,22 @@ async fn status_run_and_revert_manage_the_schema() {
     let revert = api(&url, &["migrate", "revert"]);
     assert!(revert.status.success());
     let text = stdout(&revert);
-    assert_eq!(text.trim(), "reverted 0003 checks");
-    let pool = PgPool::connect(&url).await.expect("connect");
-    let checks_exists: bool = sqlx::query_scalar("SELECT to_regclass('checks') IS NOT NULL")
-        .fetch_one(&pool)
-        .await
-        .expect("query");
-    assert!(!checks_exists);
-    assert!(stdout(&api(&url, &["migrate", "status"])).contains("2 applied, 1 pending"));
-
-    let all = api(&url, &["migrate", "revert", "--to", "0"]);
-    assert!(all.status.success());
-    let text = stdout(&all);
-    assert_eq!(
-        text.lines().collect::<Vec<_>>(),
-        ["reverted 0002 monitors", "reverted 0001 users"]
+    assert_eq!(text.trim(), format!("reverted {}", all[n - 1]));
+    assert!(
+        stdout(&api(&url, &["migrate", "status"]))
+            .contains(&format!("{} applied, 1 pending", n - 1))
     );
+
+    let everything = api(&url, &["migrate", "revert", "--to", "0"]);
+    assert!(everything.status.success());
+    let text = stdout(&everything);
+    let expected: Vec<String> = all[..n - 1]
+        .iter()
+        .rev()
+        .map(|m| format!("reverted {m}"))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    let pool = PgPool::connect(&url).await.expect("connect");
     let users_exists: bool = sqlx::query_scalar("SELECT to_regclass('users') IS NOT NULL")
         .fetch_one(&pool)
         .await
@@ -103,7 +122,9 @@ async fn status_run_and_revert_manage_the_schema() {
 
 #[tokio::test]
 async fn two_machines_running_migrations_at_once_apply_each_once() {
-    let url = create_database().await;
+    let database = empty_database().await;
+    let url = database.url.clone();
+    let n = migrations().len();
     let (a, b) = tokio::join!(
         tokio::task::spawn_blocking({
             let url = url.clone();
@@ -119,7 +140,7 @@ async fn two_machines_running_migrations_at_once_apply_each_once() {
     let together = format!("{}{}", stdout(&a), stdout(&b));
     assert_eq!(
         applied_lines(&together),
-        3,
+        n,
         "each migration applied once: {together}"
     );
     assert_eq!(together.matches("up to date").count(), 1, "{together}");
@@ -128,15 +149,16 @@ async fn two_machines_running_migrations_at_once_apply_each_once() {
         .fetch_one(&pool)
         .await
         .expect("query");
-    assert_eq!(rows, 3);
+    assert_eq!(usize::try_from(rows).ok(), Some(n));
 }
 
 #[tokio::test]
 async fn a_changed_migration_is_reported_and_blocks_run() {
-    let url = create_database().await;
+    let database = empty_database().await;
+    let url = database.url.clone();
     assert!(api(&url, &["migrate", "run"]).status.success());
     let pool = PgPool::connect(&url).await.expect("connect");
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 2")
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 1")
         .execute(&pool)
         .await
         .expect("tamper");
@@ -146,7 +168,7 @@ async fn a_changed_migration_is_reported_and_blocks_run() {
     let text = stdout(&status);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("0002") && l.contains("changed")),
+            .any(|l| l.starts_with("0001") && l.contains("changed")),
         "{text}"
     );
 
@@ -158,12 +180,13 @@ async fn a_changed_migration_is_reported_and_blocks_run() {
 #[tokio::test]
 async fn migrations_unknown_to_this_build_are_reported_not_fatal() {
     // A rolled-back release runs an older binary against a newer schema.
-    let url = create_database().await;
+    let database = empty_database().await;
+    let url = database.url.clone();
     assert!(api(&url, &["migrate", "run"]).status.success());
     let pool = PgPool::connect(&url).await.expect("connect");
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (9999, 'from the future', true, '\\x00', 0)",
+         VALUES (99999999999999, 'from the future', true, '\\x00', 0)",
     )
     .execute(&pool)
     .await
@@ -179,7 +202,7 @@ async fn migrations_unknown_to_this_build_are_reported_not_fatal() {
     assert!(
         status
             .lines()
-            .any(|l| l.starts_with("9999") && l.contains("unknown")),
+            .any(|l| l.starts_with("99999999999999") && l.contains("unknown")),
         "{status}"
     );
 }

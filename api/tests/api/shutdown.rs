@@ -10,11 +10,12 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{free_port, migrated_database, nats_url, redis_url};
+use crate::helpers::{TestDatabase, free_port, nats_url, redis_url};
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
-    let (database_url, _pool) = migrated_database().await;
+    let database = TestDatabase::migrated(&api::routes::migrator()).await;
+    let database_url = database.url.clone();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
         .env("PORT", port.to_string())

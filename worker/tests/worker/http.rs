@@ -1,51 +1,45 @@
 use std::time::Duration;
 
+use platform::testing::{eventually, free_port};
 use reqwest::StatusCode;
 use serde_json::Value;
+use worker::testing::spawn_worker;
 
-use crate::helpers::{TestEnv, TestTarget, eventually, free_port, spawn_worker};
+use crate::world;
 
 #[tokio::test]
 async fn the_worker_serves_health_readiness_and_metrics() {
-    let env = TestEnv::new().await;
-    let target = TestTarget::start().await;
-    let (_, monitor_id) = env.monitor(&target.url("/ok"), false).await;
-    let worker = spawn_worker(env.worker_config()).await;
-    let base = format!("http://127.0.0.1:{}", worker.port);
+    let (_database, env) = world().await;
+    let prefix = env.get("QUEUE_PREFIX").expect("prefix");
+    let worker = spawn_worker(env).await;
     let client = reqwest::Client::new();
 
     let health = client
-        .get(format!("{base}/health"))
+        .get(worker.url("/health"))
         .send()
         .await
         .expect("health");
     assert_eq!(health.status(), StatusCode::OK);
     eventually(Duration::from_secs(10), "ready", || async {
         client
-            .get(format!("{base}/ready"))
+            .get(worker.url("/ready"))
             .send()
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
 
-    let ids = env.queue_checks(monitor_id, 1).await;
-    env.wait_for_checks(monitor_id, &ids, Duration::from_secs(15))
-        .await;
     let metrics = client
-        .get(format!("{base}/metrics"))
+        .get(worker.url("/metrics"))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
         .expect("text");
-    for name in [
-        "beacon_checks_total",
-        "beacon_check_duration_seconds_bucket",
-        "beacon_check_queue_depth",
-        "db_pool_connections",
-    ] {
+    // Every registered queue's depth, sampled at scrape time.
+    let welcome_depth = format!(r#"jobs_queue_depth{{queue="{prefix}:welcome"}}"#);
+    for name in [welcome_depth.as_str(), "db_pool_connections"] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
     worker.stop().await.expect("clean stop");
@@ -53,16 +47,37 @@ async fn the_worker_serves_health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn readiness_names_nats_when_it_is_down() {
-    let env = TestEnv::new().await;
-    let mut config = env.worker_config();
-    config.common.nats_url =
-        common::config::Secret::new(format!("nats://127.0.0.1:{}", free_port()));
-    let worker = spawn_worker(config).await;
-    let response = reqwest::get(format!("http://127.0.0.1:{}/ready", worker.port))
-        .await
-        .expect("ready");
+    let (_database, env) = world().await;
+    let env = env.with("NATS_URL", format!("nats://127.0.0.1:{}", free_port()));
+    let worker = spawn_worker(env).await;
+    let response = reqwest::get(worker.url("/ready")).await.expect("ready");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["failed"], serde_json::json!(["nats"]));
     worker.stop().await.expect("clean stop");
+}
+
+#[test]
+fn a_malformed_setting_stops_the_binary_with_one_line() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env("WORKER_CONCURRENCY", "0")
+        .output()
+        .expect("run the worker binary");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "configuration error: WORKER_CONCURRENCY is 0: must be between 1 and 1024"
+    );
+}
+
+#[test]
+fn help_describes_the_worker_and_exits_zero() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+        .arg("--help")
+        .output()
+        .expect("run the worker binary");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Usage: worker"), "{stdout}");
 }

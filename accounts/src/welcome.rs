@@ -1,0 +1,55 @@
+//! The welcome job: queued at sign-up, run by the worker. This is where a
+//! product sends its welcome email; the skeleton marks the account welcomed
+//! and logs it. The smallest real job: data, an id, an idempotent handler.
+
+use platform::{
+    connections::Services,
+    jobs::{Handler, Job, JobError},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::users;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WelcomeUser {
+    pub user_id: Uuid,
+}
+
+impl Job for WelcomeUser {
+    const QUEUE: &'static str = "welcome";
+
+    /// One welcome per account: pushing it twice stores it once.
+    fn id(&self) -> String {
+        format!("welcome-{}", self.user_id)
+    }
+}
+
+/// Runs [`WelcomeUser`] jobs.
+pub struct Welcomes {
+    services: Services,
+}
+
+impl Welcomes {
+    pub fn new(services: &Services) -> Self {
+        Self {
+            services: services.clone(),
+        }
+    }
+}
+
+impl Handler for Welcomes {
+    type Job = WelcomeUser;
+
+    async fn handle(&self, job: WelcomeUser) -> Result<(), JobError> {
+        // Marking first makes a redelivered job a no-op; a product that sends
+        // mail would send here, after marking, and accept at-most-once mail
+        // (or record the provider's message id instead).
+        if users::mark_welcomed(&self.services.db, job.user_id).await? {
+            tracing::info!(user_id = %job.user_id, "account welcomed");
+        } else {
+            tracing::info!(user_id = %job.user_id, "already welcomed (or gone); nothing to do");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Building and running the api: connections, listeners, the routes with
+//! their middleware, and graceful shutdown.
+
+use std::{future::Future, sync::Arc};
+
+use axum::{Router, response::IntoResponse, routing::get};
+use platform::{
+    config::{Env, PlatformConfig},
+    connections::Services,
+    http::{self, ApiError, AppState, HttpConfig},
+    live::EventHub,
+    service::Service,
+    session::{SessionConfig, SessionKeys},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::routes::routes;
+
+/// The api's own settings: what every process reads, the HTTP server's,
+/// and the sessions'. Each area reads its own when it is mounted.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub platform: PlatformConfig,
+    pub http: HttpConfig,
+    pub sessions: SessionConfig,
+}
+
+impl ApiSettings {
+    pub fn from_env(env: &Env) -> Result<Self, platform::config::ConfigError> {
+        let platform = PlatformConfig::from_env(env)?;
+        Ok(Self {
+            http: HttpConfig::from_env(env)?,
+            sessions: SessionConfig::from_env(env, platform.app_env)?,
+            platform,
+        })
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+    router: Router,
+    metrics_router: Router,
+    stopping: CancellationToken,
+    config: Arc<PlatformConfig>,
+}
+
+impl Application {
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The routes served on `METRICS_PORT`.
+    pub fn metrics_router(&self) -> Router {
+        self.metrics_router.clone()
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+}
+
+impl Service for Application {
+    /// Reads the settings, connects (lazily: a dependency that is down makes
+    /// `/api/ready` fail, not start-up), binds both ports and mounts every
+    /// area.
+    async fn build(env: Env) -> anyhow::Result<Self> {
+        let settings = ApiSettings::from_env(&env)?;
+        let http_config = settings.http.clone();
+        let state = app_state(settings).await?;
+        let listener = http::bind(http_config.port, "PORT").await?;
+        let metrics_listener = http::bind(http_config.metrics_port, "METRICS_PORT").await?;
+        tokio::spawn(platform::live::forward_from_nats(
+            state.services.nats.clone(),
+            Arc::clone(&state.live),
+        ));
+        let (routes, openapi) = routes(&state, &env)?.split_for_parts();
+        let openapi = Arc::new(openapi);
+        let router = routes
+            .route(
+                "/api/openapi.json",
+                get(move || {
+                    let openapi = Arc::clone(&openapi);
+                    async move { http::Json(openapi.as_ref().clone()) }
+                }),
+            )
+            .fallback(|| async { ApiError::not_found("route").into_response() });
+        Ok(Self {
+            listener,
+            metrics_listener,
+            router: http::with_middleware(router, &http_config),
+            metrics_router: platform::metrics::routes(state.services.clone(), Vec::new()),
+            stopping: state.stopping,
+            config: Arc::clone(&state.services.config),
+        })
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and
+    /// gives in-flight requests `SHUTDOWN_TIMEOUT_SECS` to finish.
+    async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            port = self.port(),
+            metrics_port = self.metrics_port(),
+            "api listening on [::]"
+        );
+        http::serve(
+            vec![
+                (self.listener, self.router),
+                (self.metrics_listener, self.metrics_router),
+            ],
+            shutdown,
+            self.stopping,
+            self.config.shutdown_timeout,
+        )
+        .await
+    }
+}
+
+/// What every area is built from.
+async fn app_state(settings: ApiSettings) -> anyhow::Result<AppState> {
+    let name = settings.platform.process_name("beacon-api");
+    Ok(AppState {
+        services: Services::connect(settings.platform, &name).await?,
+        sessions: SessionKeys::new(&settings.sessions),
+        live: Arc::new(EventHub::default()),
+        stopping: CancellationToken::new(),
+    })
+}
+
+/// The OpenAPI document of every area, from development settings (the
+/// connections are lazy: nothing is reached). What the deployment files are
+/// checked against: a health check path must be a real route.
+pub async fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
+    let env = Env::from_pairs(&[]);
+    let state = app_state(ApiSettings::from_env(&env)?).await?;
+    Ok(routes(&state, &env)?.into_openapi())
+}

@@ -1,0 +1,71 @@
+//! Every API area, mounted in one place, and the schema they need.
+//!
+//! An area is a module with a `routes(&AppState, &Env)` that returns its
+//! documented routes with their own state (see `accounts/src/routes.rs`).
+//! Adding one is one line in [`routes`]; its OpenAPI paths and tags come
+//! with it.
+
+use platform::{
+    config::{ConfigError, Env},
+    http::{AppState, ErrorBody, ErrorDetail, FieldError},
+    session::COOKIE_NAME,
+};
+use sqlx::migrate::Migrator;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every route under `/api`, each area with its state.
+pub fn routes(app: &AppState, env: &Env) -> Result<OpenApiRouter, ConfigError> {
+    Ok(
+        OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(platform::health::routes(app.services.clone()))
+            .merge(accounts::routes(app, env)?)
+            .merge(uptime::routes(app, env)?), // example
+    )
+}
+
+/// The schema: the skeleton's migrations, then each domain's.
+pub fn migrator() -> Migrator {
+    platform::db::migrator(&[
+        &accounts::MIGRATOR,
+        &uptime::MIGRATOR, // example
+    ])
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Beacon API",
+        description = "Every error is `{\"error\": {\"code\", \"message\", \"fields\"?}}`. \
+            State-changing requests must send `Content-Type: application/json`, even without \
+            a body (CSRF protection)."
+    ),
+    components(schemas(ErrorBody, ErrorDetail, FieldError)),
+    modifiers(&SecuritySchemes),
+    tags((name = "health", description = "Liveness and readiness"))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(COOKIE_NAME))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

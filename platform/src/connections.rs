@@ -1,0 +1,88 @@
+//! Postgres, Redis and NATS, opened the same way by every process.
+//!
+//! All three connect lazily or retry in the background, so a process starts
+//! (and answers liveness) while a dependency is down; readiness reports it.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::PgPool;
+
+use crate::{
+    config::{PlatformConfig, Secret},
+    health::{self, Readiness},
+    jobs::Queues,
+};
+
+/// redis-rs gives up on a reply after 500 ms by default; a busy Upstash
+/// instance or a blocking queue script can take longer, and a timed-out reply
+/// would surface as a failed enqueue.
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The handles every part of a service shares. Cloning is cheap.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<PlatformConfig>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub nats: async_nats::Client,
+    /// Where jobs are queued.
+    pub queues: Queues,
+}
+
+impl Services {
+    /// Opens all three. `name` is how this process appears in NATS'
+    /// connection list; use [`PlatformConfig::process_name`].
+    pub async fn connect(config: PlatformConfig, name: &str) -> anyhow::Result<Self> {
+        let db = crate::db::connect_lazy(&config.database)
+            .context("DATABASE_URL is not a usable Postgres URL")?;
+        let redis =
+            connect_redis(&config.redis_url).context("REDIS_URL is not a usable Redis URL")?;
+        let nats = connect_nats(&config.nats_url, name)
+            .await
+            .context("NATS_URL is not a usable NATS URL")?;
+        let queues = Queues::new(redis.clone(), nats.clone(), &config.queue_prefix);
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            redis,
+            nats,
+            queues,
+        })
+    }
+
+    /// Postgres, Redis and NATS asked at once, each within
+    /// `READINESS_TIMEOUT_MS`.
+    pub async fn readiness(&self) -> Readiness {
+        health::check(self, self.config.readiness_timeout).await
+    }
+}
+
+/// A connection manager that reconnects by itself and connects on first use.
+pub fn connect_redis(url: &Secret) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url.expose())?;
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_lazy_with_config(client, config)
+}
+
+/// Returns at once even while NATS is down (`retry_on_initial_connect`) and
+/// keeps reconnecting forever; readiness reports the state meanwhile. Core
+/// NATS is at-most-once, which suits live updates: every SSE stream starts
+/// from a Postgres snapshot.
+pub async fn connect_nats(
+    url: &Secret,
+    name: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(CONNECT_TIMEOUT)
+        .max_reconnects(None)
+        .connect(url.expose())
+        .await
+}

@@ -1,0 +1,34 @@
+//! The HTTP side of a service: the error shape and extractors every handler
+//! uses, the middleware stack, the state every API area starts from, and a
+//! server that binds `[::]` and drains on shutdown.
+
+pub mod csrf;
+mod error;
+mod extract;
+mod server;
+mod stack;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError, json_error_fallback};
+pub use extract::{Json, Path, Query};
+pub use server::{bind, serve};
+pub use stack::{HttpConfig, REQUEST_ID, with_middleware};
+
+use crate::{connections::Services, live::EventHub, session::SessionKeys};
+
+/// What every API area is built from: the shared connections and the
+/// pieces of the HTTP service itself. Each area's `routes()` takes it and
+/// keeps what it needs in a state of its own. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub sessions: SessionKeys,
+    /// This machine's live streams, fed from NATS.
+    pub live: Arc<EventHub>,
+    /// Cancelled when the server starts shutting down; long-lived responses
+    /// (event streams) end on it so they do not hold up the drain.
+    pub stopping: CancellationToken,
+}

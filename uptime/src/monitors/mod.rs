@@ -1,0 +1,145 @@
+//! Monitors: the URLs a user watches.
+
+pub mod db;
+pub mod input;
+
+use axum::{extract::State, http::StatusCode};
+use platform::{
+    http::{ApiError, ErrorBody, Json, Path},
+    session::AuthUser,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{Uptime, events};
+pub use db::Monitor;
+use input::{CreateMonitor, UpdateMonitor};
+
+pub(crate) fn routes() -> OpenApiRouter<Uptime> {
+    OpenApiRouter::new()
+        .routes(routes!(list_monitors, create_monitor))
+        .routes(routes!(get_monitor, update_monitor, delete_monitor))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorList {
+    pub monitors: Vec<Monitor>,
+}
+
+/// The caller's monitor, or 404 (whoever else it may belong to).
+pub(crate) async fn owned(state: &Uptime, user: AuthUser, id: Uuid) -> Result<Monitor, ApiError> {
+    db::get(state.db(), user.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))
+}
+
+/// The signed-in user's monitors, oldest first.
+#[utoipa::path(get, path = "/api/monitors", tag = "monitors",
+    responses(
+        (status = 200, body = MonitorList),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+async fn list_monitors(
+    State(state): State<Uptime>,
+    user: AuthUser,
+) -> Result<Json<MonitorList>, ApiError> {
+    let monitors = db::list_for_user(state.db(), user.id).await?;
+    Ok(Json(MonitorList { monitors }))
+}
+
+/// Watch a new URL. Its first check runs on the scheduler's next tick.
+#[utoipa::path(post, path = "/api/monitors", tag = "monitors", request_body = CreateMonitor,
+    responses(
+        (status = 201, body = Monitor),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "Monitor limit reached", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
+async fn create_monitor(
+    State(state): State<Uptime>,
+    user: AuthUser,
+    Json(input): Json<CreateMonitor>,
+) -> Result<(StatusCode, Json<Monitor>), ApiError> {
+    let settings = input.validate()?;
+    let limit = state.settings.max_monitors_per_user;
+    if db::count_for_user(state.db(), user.id).await? >= limit {
+        return Err(ApiError::conflict(
+            "monitor_limit_reached",
+            format!("an account can have at most {limit} monitors"),
+        ));
+    }
+    let monitor = db::insert(state.db(), user.id, &settings).await?;
+    tracing::info!(monitor_id = %monitor.id, "monitor created");
+    events::monitor_changed(state.nats(), user.id, &monitor).await;
+    Ok((StatusCode::CREATED, Json(monitor)))
+}
+
+#[utoipa::path(get, path = "/api/monitors/{id}", tag = "monitors",
+    params(("id" = Uuid, Path, description = "Monitor id")),
+    responses(
+        (status = 200, body = Monitor),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+async fn get_monitor(
+    State(state): State<Uptime>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Monitor>, ApiError> {
+    owned(&state, user, id).await.map(Json)
+}
+
+/// Change some of a monitor's settings.
+#[utoipa::path(patch, path = "/api/monitors/{id}", tag = "monitors", request_body = UpdateMonitor,
+    params(("id" = Uuid, Path, description = "Monitor id")),
+    responses(
+        (status = 200, body = Monitor),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
+async fn update_monitor(
+    State(state): State<Uptime>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(input): Json<UpdateMonitor>,
+) -> Result<Json<Monitor>, ApiError> {
+    let current = owned(&state, user, id).await?;
+    let settings = input.apply_to(&current)?;
+    let monitor = db::update(state.db(), user.id, id, &settings)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    events::monitor_changed(state.nats(), user.id, &monitor).await;
+    Ok(Json(monitor))
+}
+
+/// Stop watching a URL; its checks go with it.
+#[utoipa::path(delete, path = "/api/monitors/{id}", tag = "monitors",
+    params(("id" = Uuid, Path, description = "Monitor id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
+async fn delete_monitor(
+    State(state): State<Uptime>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if db::delete(state.db(), user.id, id).await? {
+        events::monitor_deleted(state.nats(), user.id, id).await;
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("monitor"))
+    }
+}

@@ -1,0 +1,53 @@
+//! The skeleton's job, end to end through Redis: queued, run once, and a
+//! redelivery changes nothing.
+
+use std::time::Duration;
+
+use accounts::WelcomeUser;
+use chrono::{DateTime, Utc};
+use platform::{config::PlatformConfig, connections::Services, testing::eventually};
+use uuid::Uuid;
+use worker::testing::spawn_worker;
+
+use crate::world;
+
+async fn welcomed_at(db: &sqlx::PgPool, id: Uuid) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT welcomed_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .expect("user row")
+}
+
+#[tokio::test]
+async fn a_queued_welcome_is_run_once() {
+    let (database, env) = world().await;
+    let user_id = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')")
+        .bind(user_id)
+        .bind(format!("{user_id}@example.com"))
+        .execute(&database.pool)
+        .await
+        .expect("insert user");
+    let platform = PlatformConfig::from_env(&env).expect("config");
+    let services = Services::connect(platform, "test").await.expect("connect");
+    let queue = services.queues.queue::<WelcomeUser>();
+    queue.push(WelcomeUser { user_id }).await.expect("queue");
+
+    let worker = spawn_worker(env).await;
+    eventually(Duration::from_secs(15), "the account welcomed", || async {
+        welcomed_at(&database.pool, user_id).await.is_some()
+    })
+    .await;
+    let first = welcomed_at(&database.pool, user_id).await;
+
+    // The same welcome again (a redelivery, or a second sign-up request
+    // racing the first): nothing changes.
+    queue
+        .push(WelcomeUser { user_id })
+        .await
+        .expect("queue again");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(welcomed_at(&database.pool, user_id).await, first);
+    worker.stop().await.expect("clean stop");
+}

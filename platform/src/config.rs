@@ -176,6 +176,13 @@ impl Env {
         self
     }
 
+    /// The same variables with one unset; for tests.
+    #[must_use]
+    pub fn without(mut self, name: &str) -> Self {
+        self.vars.remove(name);
+        self
+    }
+
     /// The raw value; an empty string counts as unset, as `fly secrets` and
     /// compose files make empty values easily.
     pub fn get(&self, name: &str) -> Option<String> {

@@ -3,6 +3,7 @@
 //! NATS. Each test has its own database (dropped when it ends) and its own
 //! queue prefix.
 
+mod alerts;
 mod checks;
 mod helpers;
 mod live;

@@ -26,6 +26,9 @@ Runs every check, from any directory:
  10. the Rust tests (cargo nextest when installed, else cargo test), against the
      real Postgres, Redis and NATS; each test creates its own database and
      drops it when it ends
+ 11. cargo xtask skeleton-check: a copy of this checkout, renamed and with the
+     example stripped by `cargo xtask make-it-yours`, passes clippy, its .sqlx
+     check, its Rust tests and its frontend's tests and build
 
 Options:
   --quick     skip formatting, shellcheck and clippy
@@ -108,8 +111,8 @@ run npm --prefix frontend run size
 step "End-to-end: nginx, two apis, a worker and Chromium"
 run bash scripts/e2e.sh
 
-step "Benchmark harness, smoke mode (numbers meaningless; proves it runs)"
-run bash scripts/bench.sh --smoke --debug
+step "Benchmark harness, smoke mode (numbers meaningless; proves it runs)" # example
+run bash scripts/bench.sh --smoke --debug # example
 
 step "Tests"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -117,6 +120,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     run cargo test --workspace --no-fail-fast
 fi
+
+step "Make it yours: a renamed copy without the example builds and passes its tests"
+run cargo xtask skeleton-check
 
 elapsed=$((SECONDS - started))
 if is_dry_run; then

@@ -75,8 +75,8 @@ impl FromRef<Accounts> for SessionKeys {
 }
 
 /// `/api/auth/*`.
-pub fn routes(app: &AppState, env: &Env) -> Result<OpenApiRouter, ConfigError> {
-    let settings = AccountSettings::from_env(env)?;
+pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
+    let settings = AccountSettings::from_env(&app.env)?;
     let state = Accounts {
         limiter: Arc::new(LoginLimiter::new(
             app.services.redis.clone(),

@@ -71,14 +71,14 @@ impl Service for Application {
     async fn build(env: Env) -> anyhow::Result<Self> {
         let settings = ApiSettings::from_env(&env)?;
         let http_config = settings.http.clone();
-        let state = app_state(settings).await?;
+        let state = app_state(settings, env).await?;
         let listener = http::bind(http_config.port, "PORT").await?;
         let metrics_listener = http::bind(http_config.metrics_port, "METRICS_PORT").await?;
         tokio::spawn(platform::live::forward_from_nats(
             state.services.nats.clone(),
             Arc::clone(&state.live),
         ));
-        let (routes, openapi) = routes(&state, &env)?.split_for_parts();
+        let (routes, openapi) = routes(&state)?.split_for_parts();
         let openapi = Arc::new(openapi);
         let router = routes
             .route(
@@ -124,9 +124,10 @@ impl Service for Application {
 }
 
 /// What every area is built from.
-async fn app_state(settings: ApiSettings) -> anyhow::Result<AppState> {
+async fn app_state(settings: ApiSettings, env: Env) -> anyhow::Result<AppState> {
     let name = settings.platform.process_name("beacon-api");
     Ok(AppState {
+        env,
         services: Services::connect(settings.platform, &name).await?,
         sessions: SessionKeys::new(&settings.sessions),
         live: Arc::new(EventHub::default()),
@@ -139,6 +140,6 @@ async fn app_state(settings: ApiSettings) -> anyhow::Result<AppState> {
 /// checked against: a health check path must be a real route.
 pub async fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
     let env = Env::from_pairs(&[]);
-    let state = app_state(ApiSettings::from_env(&env)?).await?;
-    Ok(routes(&state, &env)?.into_openapi())
+    let state = app_state(ApiSettings::from_env(&env)?, env).await?;
+    Ok(routes(&state)?.into_openapi())
 }

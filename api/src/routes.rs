@@ -1,12 +1,12 @@
 //! Every API area, mounted in one place, and the schema they need.
 //!
-//! An area is a module with a `routes(&AppState, &Env)` that returns its
+//! An area is a module with a `routes(&AppState)` that returns its
 //! documented routes with their own state (see `accounts/src/routes.rs`).
 //! Adding one is one line in [`routes`]; its OpenAPI paths and tags come
 //! with it.
 
 use platform::{
-    config::{ConfigError, Env},
+    config::ConfigError,
     http::{AppState, ErrorBody, ErrorDetail, FieldError},
     session::COOKIE_NAME,
 };
@@ -18,12 +18,12 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every route under `/api`, each area with its state.
-pub fn routes(app: &AppState, env: &Env) -> Result<OpenApiRouter, ConfigError> {
+pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
     Ok(
         OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(platform::health::routes(app.services.clone()))
-            .merge(accounts::routes(app, env)?)
-            .merge(uptime::routes(app, env)?), // example
+            .merge(accounts::routes(app)?)
+            .merge(uptime::routes(app)?), // example
     )
 }
 

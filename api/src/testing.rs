@@ -36,7 +36,7 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// Like `spawn_app`, with some variables set (`("MAX_MONITORS_PER_USER", "2")`).
+/// Like `spawn_app`, with some variables set (`("LOGIN_MAX_FAILURES", "3")`).
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let database = TestDatabase::migrated(&migrator()).await;
     let env = database.env(test_env());

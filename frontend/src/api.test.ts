@@ -75,17 +75,15 @@ describe('request', () => {
   });
 
   it('does not declare a content type on GET', async () => {
-    respond(Response.json({ monitors: [] }));
-    expect(await api.listMonitors()).toEqual([]);
+    respond(Response.json({ user: { id: 'u', email: 'ada@example.com', created_at: '2025-01-01T00:00:00Z' } }));
+    expect((await api.me()).email).toBe('ada@example.com');
     expect((calls[0]![1].headers as Record<string, string>)['Content-Type']).toBeUndefined();
   });
 
-  it('serialises bodies and escapes ids in paths', async () => {
-    respond(Response.json({ id: 'a/b' }));
-    await api.updateMonitor('a/b', { name: 'New' });
-    expect(calls[0]![0]).toBe('/api/monitors/a%2Fb');
-    expect(calls[0]![1].method).toBe('PATCH');
-    expect(calls[0]![1].body).toBe('{"name":"New"}');
+  it('serialises bodies as JSON', async () => {
+    respond(Response.json({ user: { id: 'u', email: 'ada@example.com', created_at: '2025-01-01T00:00:00Z' } }, { status: 201 }));
+    await api.signup('ada@example.com', 'correct horse battery');
+    expect(calls[0]![1].body).toBe('{"email":"ada@example.com","password":"correct horse battery"}');
   });
 
   it('throws an ApiError with the code, fields and Retry-After', async () => {

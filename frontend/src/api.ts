@@ -2,44 +2,10 @@
 // proxies /api/ to the api app), so the HttpOnly session cookie rides along
 // and no CORS is involved.
 
-export type MonitorState = 'up' | 'degraded' | 'down' | 'unknown';
-export type HttpMethod = 'GET' | 'HEAD' | 'POST';
-
 export interface User {
   id: string;
   email: string;
   created_at: string;
-}
-
-export interface Monitor {
-  id: string;
-  name: string;
-  url: string;
-  method: HttpMethod;
-  interval_seconds: number;
-  timeout_ms: number;
-  expected_status: number;
-  state: MonitorState;
-  last_checked_at: string | null;
-  next_check_at: string;
-  created_at: string;
-  updated_at: string;
-}
-
-/** What the create form sends; absent numbers take the server's defaults. */
-export interface MonitorInput {
-  name: string;
-  url: string;
-  method?: HttpMethod;
-  interval_seconds?: number;
-  timeout_ms?: number;
-  expected_status?: number;
-}
-
-export interface CheckQueued {
-  check_id: string;
-  monitor_id: string;
-  queued_at: string;
 }
 
 export interface FieldProblem {
@@ -164,8 +130,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return (await response.json()) as T;
 }
 
-const monitorPath = (id: string) => `/api/monitors/${encodeURIComponent(id)}`;
-
+/** The skeleton's own calls. A product keeps its calls in its own folder, built on `request`. */
 export const api = {
   me: () => request<{ user: User }>('GET', '/api/auth/me').then((r) => r.user),
   login: (email: string, password: string) =>
@@ -173,11 +138,4 @@ export const api = {
   signup: (email: string, password: string) =>
     request<{ user: User }>('POST', '/api/auth/signup', { email, password }).then((r) => r.user),
   logout: () => request<void>('POST', '/api/auth/logout'),
-
-  listMonitors: () => request<{ monitors: Monitor[] }>('GET', '/api/monitors').then((r) => r.monitors),
-  createMonitor: (input: MonitorInput) => request<Monitor>('POST', '/api/monitors', input),
-  updateMonitor: (id: string, changes: Partial<MonitorInput>) =>
-    request<Monitor>('PATCH', monitorPath(id), changes),
-  deleteMonitor: (id: string) => request<void>('DELETE', monitorPath(id)),
-  checkNow: (id: string) => request<CheckQueued>('POST', `${monitorPath(id)}/check`),
 };

@@ -1,6 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { connectLive, reconnectDelay, type ConnectionState, type EventSourceLike } from './live';
-import type { LiveEvent } from './store';
+import { connectLive, reconnectDelay, type ConnectionState, type EventSourceLike, type LiveEvent } from './live';
 
 class FakeSource implements EventSourceLike {
   readyState = 0;
@@ -37,6 +36,7 @@ function harness(session: boolean | null = true) {
   const timers: { fn: () => void; ms: number }[] = [];
   const onUnauthorized = vi.fn();
   const connection = connectLive({
+    eventTypes: ['snapshot', 'check', 'monitor_deleted'],
     onEvent: (e) => events.push(e),
     onState: (s) => states.push(s),
     onUnauthorized,
@@ -66,9 +66,10 @@ describe('connectLive', () => {
     expect(t.states).toEqual(['connecting', 'live']);
   });
 
-  it('hands parsed events to the store and skips malformed ones', () => {
+  it('hands on parsed events of the types asked for and skips malformed ones', () => {
     const t = harness();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    expect([...t.sources[0]!.listeners.keys()]).toEqual(['snapshot', 'check', 'monitor_deleted']);
     t.sources[0]!.emit('snapshot', '{"monitors":[]}');
     t.sources[0]!.emit('monitor_deleted', '{"monitor_id":"m1"}');
     t.sources[0]!.emit('check', '{not json');

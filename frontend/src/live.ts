@@ -1,5 +1,6 @@
-// The live stream: one EventSource on /api/events, its events handed to the
-// store, and an honest connection state for the header.
+// The live stream: one EventSource on /api/events, its events parsed and
+// handed on, and an honest connection state for the header. Which events a
+// page listens for, and what they mean, is the page's business.
 //
 // EventSource reconnects by itself after a dropped connection (an API machine
 // restarting, a proxy timing out) and the server re-sends a snapshot, so the
@@ -7,11 +8,13 @@
 // (401, 502 while nginx cannot reach the api): it closes for good. Then we ask
 // /api/auth/me whether the session is gone, and otherwise retry with back-off.
 
-import type { LiveEvent } from './store';
-
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting';
 
-export const EVENT_TYPES = ['snapshot', 'check', 'monitor', 'monitor_deleted'] as const;
+/** An SSE event: its `event:` name and its parsed `data:`. */
+export interface LiveEvent {
+  type: string;
+  data: unknown;
+}
 
 /** The slice of EventSource we use, so tests can hand in a fake. */
 export interface EventSourceLike {
@@ -24,8 +27,11 @@ export interface EventSourceLike {
 
 const CLOSED = 2;
 
-export interface LiveOptions {
-  onEvent(event: LiveEvent): void;
+export interface LiveOptions<E extends LiveEvent> {
+  /** The `event:` names to listen for; EventSource drops the others. */
+  eventTypes: readonly E['type'][];
+  /** Trusts the server: the data is not checked against the type. */
+  onEvent(event: E): void;
   onState(state: ConnectionState): void;
   /** The stream was refused because the session ended. */
   onUnauthorized(): void;
@@ -48,7 +54,7 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
-export function connectLive(options: LiveOptions): LiveConnection {
+export function connectLive<E extends LiveEvent>(options: LiveOptions<E>): LiveConnection {
   const url = options.url ?? '/api/events';
   const createSource = options.createSource ?? ((u: string) => new EventSource(u) as EventSourceLike);
   const schedule =
@@ -78,7 +84,7 @@ export function connectLive(options: LiveOptions): LiveConnection {
     const es = createSource(url);
     source = es;
 
-    for (const type of EVENT_TYPES) {
+    for (const type of options.eventTypes) {
       es.addEventListener(type, (message) => {
         let data: unknown;
         try {
@@ -87,7 +93,7 @@ export function connectLive(options: LiveOptions): LiveConnection {
           console.warn(`ignoring a malformed ${type} event`);
           return;
         }
-        options.onEvent({ type, data } as LiveEvent);
+        options.onEvent({ type, data } as E);
       });
     }
 

@@ -1,13 +1,17 @@
 // Boot: find out who is signed in, then show the log-in form or the
-// dashboard, and wire the dashboard to the API and the live stream.
+// signed-in page, and go back to the form when the session ends.
 
 import './style.css';
 import { api, ApiError, observeApi, type User } from './api';
-import { connectLive, type LiveConnection } from './live';
-import { applyDeleted, applyEvent, applyList, applyMonitor, emptyState, type DashboardState } from './store';
+import { accountPage } from './views/account';
 import { authView } from './views/auth';
 import { Banner } from './views/banner';
-import { Dashboard } from './views/dashboard';
+import type { ShowSignedIn } from './views/page';
+import { dashboardPage } from './uptime/page'; // example
+
+/** The skeleton's account page, unless a product shows its own. */
+let signedInPage: ShowSignedIn = accountPage;
+signedInPage = dashboardPage; // example
 
 const root = document.getElementById('app') as HTMLElement;
 const banner = new Banner(document.getElementById('banner') as HTMLElement);
@@ -23,7 +27,7 @@ let teardown: (() => void) | null = null;
 function showAuth(notice?: string): void {
   teardown?.();
   teardown = null;
-  root.replaceChildren(authView({ login: api.login, signup: api.signup, loggedIn: showDashboard }, notice));
+  root.replaceChildren(authView({ login: api.login, signup: api.signup, loggedIn: showSignedIn }, notice));
   document.title = 'Beacon — log in';
   root.querySelector('input')?.focus();
 }
@@ -40,71 +44,25 @@ async function authed<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function showDashboard(user: User): void {
+function showSignedIn(user: User): void {
   teardown?.();
-  let state: DashboardState = emptyState;
-  let live: LiveConnection | null = null;
-  const update = (next: (s: DashboardState) => DashboardState) => {
-    state = next(state);
-    dashboard.render(state);
-  };
-
-  const dashboard = new Dashboard(user, {
-    create: (input) => authed(async () => {
-      const monitor = await api.createMonitor(input);
-      update((s) => applyMonitor(s, monitor));
-    }),
-    save: (id, changes) => authed(async () => {
-      const monitor = await api.updateMonitor(id, changes);
-      update((s) => applyMonitor(s, monitor));
-    }),
-    remove: (id) => authed(async () => {
-      try {
-        await api.deleteMonitor(id);
-      } catch (e) {
-        // Already gone (deleted in another tab): what the person wanted.
-        if (!(e instanceof ApiError && e.status === 404)) throw e;
-      }
-      update((s) => applyDeleted(s, id));
-    }),
-    checkNow: (id) => authed(async () => (await api.checkNow(id)).check_id),
-    logout: async () => {
+  const page = signedInPage({
+    user,
+    authed,
+    ended: sessionEnded,
+    logOut: async () => {
       await api.logout();
       showAuth();
     },
   });
-
-  teardown = () => {
-    live?.close();
-    dashboard.destroy();
-  };
-  root.replaceChildren(dashboard.element);
-  document.title = 'Beacon';
-  dashboard.render(state);
-
-  // Paint from the REST listing at once; the stream's snapshot supersedes it.
-  void authed(api.listMonitors)
-    .then((monitors) => update((s) => applyList(s, monitors)))
-    .catch(() => undefined); // the banner (5xx) or the log-in form (401) already says why
-
-  live = connectLive({
-    onEvent: (event) => update((s) => applyEvent(s, event)),
-    onState: (connection) => dashboard.setConnection(connection),
-    onUnauthorized: sessionEnded,
-    sessionValid: async () => {
-      try {
-        await api.me();
-        return true;
-      } catch (e) {
-        return e instanceof ApiError && e.status === 401 ? false : null;
-      }
-    },
-  });
+  teardown = () => page.destroy();
+  root.replaceChildren(page.element);
+  document.title = page.title;
 }
 
 async function boot(): Promise<void> {
   try {
-    showDashboard(await api.me());
+    showSignedIn(await api.me());
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return showAuth();
     const message = e instanceof Error ? e.message : 'Beacon could not start.';

@@ -24,7 +24,7 @@ use std::{
     fmt::{self, Display},
     ops::RangeInclusive,
     str::FromStr,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -139,21 +139,15 @@ pub struct SettingDoc {
 
 /// The variables a process reads, captured once: the process environment in
 /// production, pairs in tests (so config tests never touch global state).
-#[derive(Debug, Default)]
+///
+/// Clones share what was declared through any of them, so the settings a
+/// whole application reads can be listed from the `Env` it was built from.
+#[derive(Debug, Default, Clone)]
 pub struct Env {
     vars: BTreeMap<String, String>,
-    /// Behind a lock only so an `Env` can cross an `.await` in a `Send`
-    /// future; it is read once, at start-up.
-    declared: Mutex<BTreeMap<&'static str, SettingDoc>>,
-}
-
-impl Clone for Env {
-    fn clone(&self) -> Self {
-        Self {
-            vars: self.vars.clone(),
-            declared: Mutex::new(self.declarations().clone()),
-        }
-    }
+    /// In the order first declared. Behind a lock so an `Env` can cross an
+    /// `.await` in a `Send` future; it is written at start-up only.
+    declared: Arc<Mutex<Vec<SettingDoc>>>,
 }
 
 impl Env {
@@ -208,17 +202,20 @@ impl Env {
         }
     }
 
-    /// Every setting declared so far, by name.
+    /// Every setting declared so far, in the order first declared.
     pub fn declared(&self) -> Vec<SettingDoc> {
-        self.declarations().values().cloned().collect()
+        self.declarations().clone()
     }
 
-    fn declarations(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, SettingDoc>> {
+    fn declarations(&self) -> std::sync::MutexGuard<'_, Vec<SettingDoc>> {
         self.declared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn declare(&self, doc: SettingDoc) {
-        self.declarations().entry(doc.name).or_insert(doc);
+        let mut declared = self.declarations();
+        if !declared.iter().any(|d| d.name == doc.name) {
+            declared.push(doc);
+        }
     }
 }
 
@@ -226,7 +223,7 @@ impl FromIterator<(String, String)> for Env {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(vars: I) -> Self {
         Self {
             vars: vars.into_iter().collect(),
-            declared: Mutex::default(),
+            declared: Arc::default(),
         }
     }
 }
@@ -304,7 +301,11 @@ impl Var<'_> {
 
     /// A TCP port; 0 asks the OS for a free one (tests rely on it).
     pub fn port(self, default: u16) -> Result<u16, ConfigError> {
-        self.number(default, 0..=u16::MAX)
+        self.declare(format!("`{default}`"), None);
+        match self.raw() {
+            None => Ok(default),
+            Some(raw) => self.parse(&raw),
+        }
     }
 
     /// Seconds, written as a whole number.
@@ -548,19 +549,23 @@ impl PlatformConfig {
                 .millis(1000, 50..=30_000)?,
             fly: FlyContext {
                 app_name: env
-                    .var("FLY_APP_NAME", "set by Fly; names the NATS connection")
+                    .var("FLY_APP_NAME", "names the NATS connection")
+                    .default_doc("set by Fly")
                     .optional(),
                 region: env
-                    .var("FLY_REGION", "set by Fly; added to every log line")
+                    .var("FLY_REGION", "added to every log line")
+                    .default_doc("set by Fly")
                     .optional(),
                 machine_id: env
                     .var(
                         "FLY_MACHINE_ID",
-                        "set by Fly; added to every log line, names the NATS connection and the worker",
+                        "added to every log line; names the NATS connection and the worker",
                     )
+                    .default_doc("set by Fly")
                     .optional(),
                 primary_region: env
-                    .var("PRIMARY_REGION", "set by Fly; read at start-up")
+                    .var("PRIMARY_REGION", "read at start-up, not used yet")
+                    .default_doc("set by Fly")
                     .optional(),
             },
         })

@@ -42,7 +42,7 @@ pub fn handle() -> PrometheusHandle {
 }
 
 /// Counts and times every request by method, route template and status
-/// (`axum::middleware::from_fn`). The route template (`/api/monitors/{id}`),
+/// (`axum::middleware::from_fn`). The route template (`/api/things/{id}`),
 /// not the path, keeps the label set small.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let route = request

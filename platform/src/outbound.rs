@@ -1,6 +1,6 @@
 //! Which addresses an outbound request to a user-supplied URL may reach.
 //!
-//! A URL from a user (a monitored site, a webhook) is input: without this,
+//! A URL from a user (a site to watch, a webhook) is input: without this,
 //! "fetch my URL" is a way to probe Fly's private network (6PN `fdaa::/16`),
 //! the machine itself, or a cloud metadata service. The decision is made on
 //! the addresses a name resolves to, after DNS, inside the HTTP client's
@@ -24,7 +24,7 @@ pub fn policy_from_env(env: &Env, app_env: AppEnv) -> Result<TargetPolicy, Confi
     let allow_private = env
         .var(
             "ALLOW_PRIVATE_TARGETS",
-            "let checks and webhooks reach private addresses; development only, refused in production",
+            "let requests to user-supplied URLs reach private addresses; development only, refused in production",
         )
         .flag(false)?;
     if allow_private && app_env == AppEnv::Production {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use platform::{
-    config::{ConfigError, Env},
+    config::ConfigError,
     connections::Services,
     http::AppState,
     jobs::{JobHost, Queue},
@@ -78,9 +78,9 @@ impl FromRef<Uptime> for SessionKeys {
 }
 
 /// The example's API: `/api/monitors…`, `/api/alerts…` and `/api/events`.
-pub fn routes(app: &AppState, env: &Env) -> Result<OpenApiRouter, ConfigError> {
+pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
     let state = Uptime {
-        settings: Arc::new(ApiSettings::from_env(env)?),
+        settings: Arc::new(ApiSettings::from_env(&app.env)?),
         checks: app.services.queues.queue(),
         app: app.clone(),
     };
@@ -101,8 +101,9 @@ pub struct UptimeWorker {
 }
 
 impl UptimeWorker {
-    pub fn new(host: &JobHost, env: &Env) -> Result<Self, ConfigError> {
+    pub fn new(host: &JobHost) -> Result<Self, ConfigError> {
         let services = host.services();
+        let env = host.env();
         Ok(Self {
             policy: outbound::policy_from_env(env, services.config.app_env)?,
             settings: WorkerSettings::from_env(env)?,

@@ -64,8 +64,8 @@ impl Service for Worker {
         let settings = WorkerSettings::from_env(&env)?;
         let name = worker_name("beacon-worker", settings.platform.fly.machine_id.as_deref());
         let services = Services::connect(settings.platform, &name).await?;
-        let mut host = JobHost::new(services.clone(), settings.host);
-        crate::jobs::register(&mut host, &env)?;
+        let mut host = JobHost::new(services.clone(), settings.host, env);
+        crate::jobs::register(&mut host)?;
         // Fly's checks and metrics scraper come over 6PN (IPv6).
         let listener = platform::http::bind(settings.port, "WORKER_PORT").await?;
         // The worker has no Fly services: nothing public ever reaches this.

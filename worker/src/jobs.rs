@@ -2,13 +2,12 @@
 //! A job is a [`Handler`](platform::jobs::Handler) in a domain crate;
 //! adding one is one line here.
 
-use platform::{config::Env, jobs::JobHost};
+use platform::jobs::JobHost;
 
-pub fn register(host: &mut JobHost, env: &Env) -> anyhow::Result<()> {
-    let services = host.services().clone();
-    host.register(accounts::Welcomes::new(&services));
+pub fn register(host: &mut JobHost) -> anyhow::Result<()> {
+    host.register(accounts::Welcomes::new(host.services()));
 
-    let uptime = uptime::UptimeWorker::new(host, env)?; // example
+    let uptime = uptime::UptimeWorker::new(host)?; // example
     host.register(uptime.checks()?); // example
     host.register(uptime.alerts()?); // example
     host.every(uptime.scheduler()); // example

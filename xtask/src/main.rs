@@ -1,8 +1,9 @@
 //! `cargo xtask`: Beacon's repository tooling, in Rust like the rest.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use xtask::{make_it_yours, skeleton_check};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Beacon's repository tooling")]
@@ -13,15 +14,126 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Print the workspace's crates and what each is for.
-    Layout,
+    /// Make the template your project: rename it, and remove the example.
+    ///
+    /// Renames the project's name everywhere it stands (crates' docs, the
+    /// database, queues, NATS subjects, metrics, the session cookie, the
+    /// image user, the Fly apps, the docs). With --strip-example, removes
+    /// the example product (the uptime monitor: its crate, migrations,
+    /// frontend views and tests, and the lines marked `// example` or
+    /// `# example` elsewhere), leaving accounts, health and a worker with one
+    /// job. Changes the checkout in place: commit first.
+    MakeItYours {
+        /// The new name: lowercase letters, digits and dashes (acme-status).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Remove the example product.
+        #[arg(long)]
+        strip_example: bool,
+        /// The checkout to change [default: this one].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print what would change and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Prove make-it-yours leaves a working project: copy this checkout,
+    /// rename it and strip the example there, then run the copy's clippy,
+    /// .sqlx check, Rust tests and frontend tests and build.
+    SkeletonCheck {
+        /// Leave the copy in place afterwards, to look at.
+        #[arg(long)]
+        keep: bool,
+        /// Print what would run and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the files outside the example's folders that carry its marks:
+    /// what removing it by hand touches.
+    ExampleFiles {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {
     match Cli::parse().task {
-        Task::Layout => {
-            println!("platform  accounts  uptime (example)  api  worker  xtask");
-            ExitCode::SUCCESS
+        Task::MakeItYours {
+            name,
+            strip_example,
+            dir,
+            dry_run,
+        } => {
+            if name.is_none() && !strip_example {
+                eprintln!("error: nothing to do: give --name NAME, --strip-example, or both");
+                return ExitCode::from(2);
+            }
+            let to = match name.as_deref().map(make_it_yours::Name::parse).transpose() {
+                Ok(to) => to,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let plan = make_it_yours::Plan {
+                root: dir.unwrap_or_else(repository_root),
+                to,
+                strip_example,
+                dry_run,
+            };
+            match make_it_yours::run(&plan) {
+                Ok(changes) => {
+                    for change in &changes {
+                        println!("{}{change}", if dry_run { "would " } else { "" });
+                    }
+                    if !dry_run {
+                        println!(
+                            "done: {} change(s). Next: scripts/test.sh, then commit.",
+                            changes.len()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Task::SkeletonCheck { keep, dry_run } => {
+            let options = skeleton_check::Options {
+                root: repository_root(),
+                keep,
+                dry_run,
+            };
+            match skeleton_check::run(&options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Task::ExampleFiles { dir } => {
+            match make_it_yours::marked_files(&dir.unwrap_or_else(repository_root)) {
+                Ok(files) => {
+                    for file in files {
+                        println!("{file}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -105,7 +105,7 @@ impl ApiError {
         )
     }
 
-    /// 404 for `what` (`monitor`, `route`, ...).
+    /// 404: `what` names the missing thing (`route`, `resource`, ...).
     pub fn not_found(what: &'static str) -> Self {
         Self::refused(
             StatusCode::NOT_FOUND,
@@ -236,7 +236,7 @@ impl From<JsonRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
-        // `/api/monitors/not-a-uuid` names no resource.
+        // A malformed id (`/api/things/not-a-uuid`) names no resource.
         Self::not_found("resource")
     }
 }

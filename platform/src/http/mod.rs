@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Env;
+
 pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError, json_error_fallback};
 pub use extract::{Json, Path, Query};
 pub use server::{bind, serve};
@@ -24,6 +26,9 @@ use crate::{connections::Services, live::EventHub, session::SessionKeys};
 /// keeps what it needs in a state of its own. Cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
+    /// The variables the process started with: each area reads its own
+    /// settings from them.
+    pub env: Env,
     pub services: Services,
     pub sessions: SessionKeys,
     /// This machine's live streams, fed from NATS.

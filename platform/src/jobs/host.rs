@@ -142,15 +142,18 @@ struct Context {
 pub struct JobHost {
     services: Services,
     config: JobHostConfig,
+    env: Env,
     queues: Vec<(String, Supervise)>,
     periodic: Vec<Spawn>,
 }
 
 impl JobHost {
-    pub fn new(services: Services, config: JobHostConfig) -> Self {
+    /// `env` is what each domain reads its settings from when it registers.
+    pub fn new(services: Services, config: JobHostConfig, env: Env) -> Self {
         Self {
             services,
             config,
+            env,
             queues: Vec::new(),
             periodic: Vec::new(),
         }
@@ -162,6 +165,11 @@ impl JobHost {
 
     pub fn config(&self) -> &JobHostConfig {
         &self.config
+    }
+
+    /// The variables the process started with.
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
     /// Runs `H::Job` jobs from their queue with `handler`.

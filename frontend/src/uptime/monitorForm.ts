@@ -1,8 +1,9 @@
 // The monitor fields, shared by "Add monitor" and each card's inline editor.
 
-import { ApiError, type FieldProblem, type HttpMethod, type Monitor, type MonitorInput } from '../api';
-import { h } from './dom';
-import { field, FormErrors, input, type Field } from './forms';
+import { ApiError, type FieldProblem } from '../api';
+import type { HttpMethod, Monitor, MonitorInput } from './api';
+import { h } from '../views/dom';
+import { field, FormErrors, input, type Field } from '../views/forms';
 
 const METHODS: HttpMethod[] = ['GET', 'HEAD', 'POST'];
 

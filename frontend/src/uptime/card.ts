@@ -2,11 +2,11 @@
 // landing while someone types in the inline editor moves the light without
 // touching their input or focus.
 
-import type { Monitor, MonitorInput } from '../api';
-import { formatInterval, formatLatency, formatTimeout, relativeTime, sparkline, STATE_LABELS } from '../format';
-import type { MonitorView, RecentCheck } from '../store';
-import { h, setText, svg, uid } from './dom';
-import { busy, submitButton } from './forms';
+import type { Monitor, MonitorInput } from './api';
+import { formatInterval, formatLatency, formatTimeout, relativeTime, sparkline, STATE_LABELS } from './format';
+import type { MonitorView, RecentCheck } from './store';
+import { h, setText, svg, uid } from '../views/dom';
+import { busy, submitButton } from '../views/forms';
 import { changedFields, monitorFields } from './monitorForm';
 
 export interface CardActions {

@@ -1,17 +1,18 @@
-// The signed-in page: header with the live indicator, the "Add monitor"
-// form and the grid of cards.
+// The example's signed-in page: header with the live indicator, the "Add
+// monitor" form, the grid of cards and the alerts section.
 
-import type { MonitorInput, User } from '../api';
 import type { ConnectionState } from '../live';
-import type { DashboardState } from '../store';
+import { h, setText } from '../views/dom';
+import { busy, submitButton } from '../views/forms';
+import { topbar, type Session } from '../views/page';
+import { AlertsPanel, type AlertActions } from './alerts';
+import type { MonitorInput } from './api';
 import { MonitorCard, type CardActions } from './card';
-import { h, setText } from './dom';
-import { busy, submitButton } from './forms';
 import { monitorFields } from './monitorForm';
+import type { DashboardState } from './store';
 
-export interface DashboardActions extends CardActions {
+export interface DashboardActions extends CardActions, AlertActions {
   create(input: MonitorInput): Promise<void>;
-  logout(): Promise<void>;
 }
 
 const CONNECTION_TEXT: Record<ConnectionState, string> = {
@@ -29,40 +30,29 @@ export class Dashboard {
   private readonly grid = h('div', { class: 'grid' });
   private readonly empty = h('p', { class: 'empty' }, 'No monitors yet. Add the first URL to watch above.');
   private readonly cards = new Map<string, MonitorCard>();
+  private readonly alerts: AlertsPanel;
   private readonly clock: ReturnType<typeof setInterval>;
 
   constructor(
-    user: User,
+    session: Session,
     private readonly act: DashboardActions,
   ) {
-    const logout = h('button', { type: 'button' }, 'Log out');
-    logout.addEventListener('click', () => {
-      logout.disabled = true;
-      // A failure is already on the banner; staying signed in is the honest outcome.
-      act.logout().catch(() => (logout.disabled = false));
-    });
-
+    this.alerts = new AlertsPanel(act);
     this.element = h(
       'div',
       { class: 'dashboard' },
-      h(
-        'header',
-        { class: 'topbar' },
-        h('h1', { class: 'brand' }, 'Beacon'),
-        this.connection,
-        h('span', { class: 'user', title: 'Signed in as' }, user.email),
-        logout,
-      ),
+      topbar(session, this.connection),
       h('main', {}, this.addForm(), h('section', { 'aria-labelledby': 'monitors-heading' },
         h('h2', { id: 'monitors-heading', class: 'visually-hidden' }, 'Monitors'),
         this.empty,
         this.grid,
-      )),
+      ), this.alerts.element),
     );
     this.setConnection('connecting');
     this.clock = setInterval(() => {
       const now = Date.now();
       for (const card of this.cards.values()) card.refreshTime(now);
+      this.alerts.refreshTime(now);
     }, CLOCK_TICK_MS);
   }
 

@@ -48,11 +48,14 @@ export interface CheckEvent {
   checked_at: string;
 }
 
-export type LiveEvent =
+/** What `/api/events` sends the dashboard. */
+export type UptimeEvent =
   | { type: 'snapshot'; data: SnapshotEvent }
   | { type: 'check'; data: CheckEvent }
   | { type: 'monitor'; data: { monitor: Monitor } }
   | { type: 'monitor_deleted'; data: { monitor_id: string } };
+
+export const UPTIME_EVENT_TYPES: readonly UptimeEvent['type'][] = ['snapshot', 'check', 'monitor', 'monitor_deleted'];
 
 export const emptyState: DashboardState = { monitors: [], synced: 'none' };
 
@@ -142,7 +145,7 @@ export function applyDeleted(state: DashboardState, monitorId: string): Dashboar
   return monitors.length === state.monitors.length ? state : { ...state, monitors };
 }
 
-export function applyEvent(state: DashboardState, event: LiveEvent): DashboardState {
+export function applyEvent(state: DashboardState, event: UptimeEvent): DashboardState {
   switch (event.type) {
     case 'snapshot':
       return applySnapshot(state, event.data);

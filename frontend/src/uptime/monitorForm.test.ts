@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Monitor } from '../api';
+import type { Monitor } from './api';
 import { changedFields } from './monitorForm';
 
 const monitor: Monitor = {

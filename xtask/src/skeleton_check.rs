@@ -1,0 +1,261 @@
+//! `cargo xtask skeleton-check`: proves `make-it-yours` leaves a working
+//! project. It copies this checkout (its tracked and untracked, not ignored
+//! files, as they are now) to a scratch folder, renames the copy and strips
+//! the example there, then checks the copy as its own CI would: clippy, the
+//! `.sqlx` cache against a database its own `api migrate run` made, every
+//! Rust test, and the frontend's unit tests and build.
+//!
+//! The copy builds into this checkout's `target/` so it reuses every compiled
+//! dependency; only the workspace's own crates compile again.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context, bail, ensure};
+
+use crate::make_it_yours::{self, Name, Plan};
+
+/// The name the copy is given: two words, so both spellings are exercised.
+const NAME: &str = "acme-status";
+
+pub struct Options {
+    pub root: PathBuf,
+    pub keep: bool,
+    pub dry_run: bool,
+}
+
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let root = &options.root;
+    let scratch = std::env::temp_dir().join(format!("skeleton-check-{}", std::process::id()));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let database = format!(
+        "postgres://postgres@127.0.0.1:5432/acme_status_skeleton_{}",
+        std::process::id()
+    );
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+
+    progress("copy this checkout", &scratch);
+    if !options.dry_run {
+        copy_checkout(root, &scratch)?;
+    }
+    let result = (|| -> anyhow::Result<()> {
+        progress("make it yours, the example stripped", &scratch);
+        let plan = Plan {
+            root: scratch.clone(),
+            to: Some(Name::parse(NAME)?),
+            strip_example: true,
+            dry_run: options.dry_run,
+        };
+        if !options.dry_run {
+            make_it_yours::run(&plan)?;
+            let left = leftovers(&scratch)?;
+            ensure!(
+                left.is_empty(),
+                "the old name is still in: {}",
+                left.join(", ")
+            );
+        }
+
+        let in_copy = |program: &str, args: &[&str]| {
+            let mut command = Command::new(program);
+            command
+                .args(args)
+                .current_dir(&scratch)
+                .env("CARGO_TARGET_DIR", &target)
+                .env("SQLX_OFFLINE", "true");
+            command
+        };
+        runner.run(
+            "clippy",
+            in_copy(
+                &cargo,
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+        )?;
+        runner.run(
+            "a database for the .sqlx check",
+            with_db(in_copy("sqlx", &["database", "create"]), &database),
+        )?;
+        let checked = (|| {
+            runner.run(
+                "its own migrations (api migrate run)",
+                with_db(
+                    in_copy(
+                        &cargo,
+                        &["run", "--quiet", "--package", "api", "--", "migrate", "run"],
+                    ),
+                    &database,
+                ),
+            )?;
+            let mut prepare = in_copy(
+                &cargo,
+                &[
+                    "sqlx",
+                    "prepare",
+                    "--workspace",
+                    "--check",
+                    "--",
+                    "--all-targets",
+                ],
+            );
+            prepare.env_remove("SQLX_OFFLINE");
+            runner.run("the .sqlx cache", with_db(prepare, &database))
+        })();
+        runner.run(
+            "drop that database",
+            with_db(
+                in_copy("sqlx", &["database", "drop", "-y", "-f"]),
+                &database,
+            ),
+        )?;
+        checked?;
+        runner.run(
+            "the Rust tests",
+            in_copy(&cargo, &["nextest", "run", "--workspace", "--no-fail-fast"]),
+        )?;
+
+        let modules = root.join("frontend/node_modules");
+        if !options.dry_run {
+            ensure!(
+                modules.is_dir(),
+                "{} is missing: run npm ci in frontend first",
+                modules.display()
+            );
+            std::os::unix::fs::symlink(&modules, scratch.join("frontend/node_modules"))
+                .context("linking the frontend's node_modules")?;
+        }
+        runner.run(
+            "the frontend's unit tests",
+            in_copy("npm", &["--prefix", "frontend", "test"]),
+        )?;
+        runner.run(
+            "the frontend's build",
+            in_copy("npm", &["--prefix", "frontend", "run", "build"]),
+        )?;
+        Ok(())
+    })();
+
+    if options.keep || options.dry_run {
+        println!("the copy is in {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    result?;
+    if options.dry_run {
+        println!("dry run: nothing was checked");
+    } else {
+        println!(
+            "skeleton check passed in {}s: renamed to {NAME}, example stripped, built and tested",
+            started.elapsed().as_secs()
+        );
+    }
+    Ok(())
+}
+
+fn progress(step: &str, path: &Path) {
+    println!("==> {step} ({})", path.display());
+}
+
+fn with_db(mut command: Command, url: &str) -> Command {
+    command.env("DATABASE_URL", url);
+    command
+}
+
+struct Runner {
+    dry_run: bool,
+}
+
+impl Runner {
+    /// Runs `command` with its output passing through, or only shows it.
+    fn run(&self, step: &str, mut command: Command) -> anyhow::Result<()> {
+        let shown = format!(
+            "{} {}",
+            command.get_program().to_string_lossy(),
+            command
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        println!("==> {step}: {shown}");
+        if self.dry_run {
+            return Ok(());
+        }
+        let status = command
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("running {shown}"))?;
+        if !status.success() {
+            bail!("{step} failed ({status}): {shown}");
+        }
+        Ok(())
+    }
+}
+
+/// Copies what git sees of `root` (tracked, and untracked but not ignored,
+/// as they are in the working tree) into `to`.
+fn copy_checkout(root: &Path, to: &Path) -> anyhow::Result<()> {
+    let listing = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root)
+        .output()
+        .context("listing the checkout's files with git")?;
+    ensure!(listing.status.success(), "git ls-files failed");
+    for name in listing.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(name).context("a file name")?);
+        let source = root.join(relative);
+        if !source.is_file() {
+            continue; // deleted in the working tree
+        }
+        let destination = to.join(relative);
+        if let Some(parent) = destination.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(&source, &destination)
+            .with_context(|| format!("copying {}", relative.display()))?;
+    }
+    Ok(())
+}
+
+/// Files of the copy that still say "beacon" (make-it-yours' own source,
+/// whose test data it is, excepted).
+fn leftovers(root: &Path) -> anyhow::Result<Vec<String>> {
+    let output = Command::new("grep")
+        .args([
+            "-rli",
+            "beacon",
+            "--exclude-dir=target",
+            "--exclude-dir=node_modules",
+            ".",
+        ])
+        .current_dir(root)
+        .output()
+        .context("running grep")?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_owned())
+        .filter(|l| l != "xtask/src/make_it_yours.rs")
+        .collect())
+}

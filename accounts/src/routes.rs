@@ -60,12 +60,23 @@ impl AccountSettings {
 #[openapi(tags((name = "auth", description = "Accounts and sessions")))]
 struct AccountsDoc;
 
-/// What the area's handlers reach.
+/// What the area's handlers reach, behind one `Arc` (axum clones a
+/// handler's state for every request).
 #[derive(Clone)]
-struct Accounts {
+struct Accounts(Arc<Parts>);
+
+struct Parts {
     app: AppState,
-    limiter: Arc<LoginLimiter>,
+    limiter: LoginLimiter,
     welcome: Queue<WelcomeUser>,
+}
+
+impl std::ops::Deref for Accounts {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl FromRef<Accounts> for SessionKeys {
@@ -77,15 +88,15 @@ impl FromRef<Accounts> for SessionKeys {
 /// `/api/auth/*`.
 pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
     let settings = AccountSettings::from_env(&app.env)?;
-    let state = Accounts {
-        limiter: Arc::new(LoginLimiter::new(
+    let state = Accounts(Arc::new(Parts {
+        limiter: LoginLimiter::new(
             app.services.redis.clone(),
             settings.login_max_failures,
             settings.login_lockout,
-        )),
+        ),
         welcome: app.services.queues.queue(),
         app: app.clone(),
-    };
+    }));
     Ok(OpenApiRouter::with_openapi(AccountsDoc::openapi())
         .routes(routes!(signup))
         .routes(routes!(login))

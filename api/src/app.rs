@@ -1,7 +1,7 @@
 //! Building and running the api: connections, listeners, the routes with
 //! their middleware, and graceful shutdown.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{Router, response::IntoResponse, routing::get};
 use platform::{
@@ -43,7 +43,8 @@ pub struct Application {
     router: Router,
     metrics_router: Router,
     stopping: CancellationToken,
-    config: Arc<PlatformConfig>,
+    /// `SHUTDOWN_TIMEOUT_SECS`.
+    drain: Duration,
 }
 
 impl Application {
@@ -94,8 +95,8 @@ impl Service for Application {
             metrics_listener,
             router: http::with_middleware(router, &http_config),
             metrics_router: platform::metrics::routes(state.services.clone(), Vec::new()),
-            stopping: state.stopping,
-            config: Arc::clone(&state.services.config),
+            stopping: state.stopping.clone(),
+            drain: state.services.config.shutdown_timeout,
         })
     }
 
@@ -117,7 +118,7 @@ impl Service for Application {
             ],
             shutdown,
             self.stopping,
-            self.config.shutdown_timeout,
+            self.drain,
         )
         .await
     }
@@ -126,13 +127,13 @@ impl Service for Application {
 /// What every area is built from.
 async fn app_state(settings: ApiSettings, env: Env) -> anyhow::Result<AppState> {
     let name = settings.platform.process_name("beacon-api");
-    Ok(AppState {
+    Ok(AppState::new(platform::http::App {
         env,
         services: Services::connect(settings.platform, &name).await?,
         sessions: SessionKeys::new(&settings.sessions),
         live: Arc::new(EventHub::default()),
         stopping: CancellationToken::new(),
-    })
+    }))
 }
 
 /// The OpenAPI document of every area, from development settings (the

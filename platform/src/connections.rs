@@ -21,15 +21,27 @@ use crate::{
 const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The handles every part of a service shares. Cloning is cheap.
+/// The handles every part of a service shares, behind one `Arc`: handlers'
+/// states are cloned for every request, and cloning each handle (the NATS
+/// client's most of all) cost more than the request itself.
 #[derive(Clone)]
-pub struct Services {
-    pub config: Arc<PlatformConfig>,
+pub struct Services(Arc<Connections>);
+
+pub struct Connections {
+    pub config: PlatformConfig,
     pub db: PgPool,
     pub redis: ConnectionManager,
     pub nats: async_nats::Client,
     /// Where jobs are queued.
     pub queues: Queues,
+}
+
+impl std::ops::Deref for Services {
+    type Target = Connections;
+
+    fn deref(&self) -> &Connections {
+        &self.0
+    }
 }
 
 impl Services {
@@ -44,13 +56,13 @@ impl Services {
             .await
             .context("NATS_URL is not a usable NATS URL")?;
         let queues = Queues::new(redis.clone(), nats.clone(), &config.queue_prefix);
-        Ok(Self {
-            config: Arc::new(config),
+        Ok(Self(Arc::new(Connections {
+            config,
             db,
             redis,
             nats,
             queues,
-        })
+        })))
     }
 
     /// Postgres, Redis and NATS asked at once, each within

@@ -53,12 +53,23 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 ))]
 struct UptimeDoc;
 
-/// What the example's handlers reach.
+/// What the example's handlers reach, behind one `Arc` (axum clones a
+/// handler's state for every request).
 #[derive(Clone)]
-pub(crate) struct Uptime {
+pub(crate) struct Uptime(Arc<Parts>);
+
+pub(crate) struct Parts {
     app: AppState,
-    settings: Arc<ApiSettings>,
+    settings: ApiSettings,
     checks: Queue<CheckMonitor>,
+}
+
+impl std::ops::Deref for Uptime {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl Uptime {
@@ -79,11 +90,11 @@ impl FromRef<Uptime> for SessionKeys {
 
 /// The example's API: `/api/monitors…`, `/api/alerts…` and `/api/events`.
 pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
-    let state = Uptime {
-        settings: Arc::new(ApiSettings::from_env(&app.env)?),
+    let state = Uptime(Arc::new(Parts {
+        settings: ApiSettings::from_env(&app.env)?,
         checks: app.services.queues.queue(),
         app: app.clone(),
-    };
+    }));
     Ok(OpenApiRouter::with_openapi(UptimeDoc::openapi())
         .merge(monitors::routes())
         .merge(checks::routes())

@@ -23,9 +23,26 @@ use crate::{connections::Services, live::EventHub, session::SessionKeys};
 
 /// What every API area is built from: the shared connections and the
 /// pieces of the HTTP service itself. Each area's `routes()` takes it and
-/// keeps what it needs in a state of its own. Cloning is cheap.
+/// keeps what it needs in a state of its own. Cloning is one reference count
+/// (an area's state holds it, and axum clones that for every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
     /// The variables the process started with: each area reads its own
     /// settings from them.
     pub env: Env,

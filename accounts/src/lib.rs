@@ -1,13 +1,13 @@
 //! Accounts: the skeleton's own domain, kept when the example goes. Sign up
 //! and log in with email and password (argon2id), sessions from
-//! [`platform::session`], a failed-login limit in Redis, and a welcome job
+//! [`platform::session`], login and sign-up limits in Redis, and a welcome job
 //! queued at sign-up.
 //!
 //! Like every domain crate it offers the binaries two things: [`routes`] for
 //! the api and its jobs for the worker ([`Welcomes`]).
 
+mod limits;
 mod password;
-mod rate_limit;
 mod routes;
 pub mod users;
 mod welcome;

@@ -1,57 +1,47 @@
-//! The accounts API area: sign up, log in, log out, who am I, and a bearer
-//! token for scripts.
+//! The accounts API area: sign up, log in, log out (here or everywhere),
+//! who am I, and a bearer token for scripts.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     extract::{FromRef, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
 use platform::{
     config::{ConfigError, Env},
-    http::{ApiError, AppState, ErrorBody, FieldError, Json},
+    http::{ApiError, AppState, ClientAddress, ErrorBody, FieldError, Json},
     jobs::Queue,
-    session::{AuthUser, SessionKeys},
+    session::{AuthUser, SessionKeys, request_token},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    password,
-    rate_limit::LoginLimiter,
+    limits::{Gate, LimitSettings},
+    password::Hasher,
     users::{self, User},
     welcome::WelcomeUser,
 };
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
+/// RFC 5321's limit; it also bounds the Redis keys an email becomes.
 pub const MAX_EMAIL_CHARS: usize = 254;
 
-/// The failed-login limit.
-#[derive(Debug, Clone)]
+/// The area's settings: its limits and how passwords are hashed.
 pub struct AccountSettings {
-    pub login_max_failures: u32,
-    pub login_lockout: Duration,
+    pub limits: LimitSettings,
+    pub hasher: Hasher,
 }
 
 impl AccountSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            login_max_failures: env
-                .var(
-                    "LOGIN_MAX_FAILURES",
-                    "failed logins allowed per email in one window; then 429",
-                )
-                .number(5, 1..=1000)?,
-            login_lockout: env
-                .var(
-                    "LOGIN_LOCKOUT_SECS",
-                    "that window, counted from the first failure",
-                )
-                .secs(15 * 60, 1..=24 * 3600)?,
+            limits: LimitSettings::from_env(env)?,
+            hasher: Hasher::from_env(env)?,
         })
     }
 }
@@ -67,7 +57,8 @@ struct Accounts(Arc<Parts>);
 
 struct Parts {
     app: AppState,
-    limiter: LoginLimiter,
+    gate: Gate,
+    hasher: Hasher,
     welcome: Queue<WelcomeUser>,
 }
 
@@ -88,13 +79,16 @@ impl FromRef<Accounts> for SessionKeys {
 /// `/api/auth/*`.
 pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
     let settings = AccountSettings::from_env(&app.env)?;
+    let services = &app.services;
     let state = Accounts(Arc::new(Parts {
-        limiter: LoginLimiter::new(
-            app.services.redis.clone(),
-            settings.login_max_failures,
-            settings.login_lockout,
+        gate: Gate::new(
+            services.limits.clone(),
+            services.redis.clone(),
+            &services.config.queue_prefix,
+            settings.limits,
         ),
-        welcome: app.services.queues.queue(),
+        hasher: settings.hasher,
+        welcome: services.queues.queue(),
         app: app.clone(),
     }));
     Ok(OpenApiRouter::with_openapi(AccountsDoc::openapi())
@@ -102,6 +96,7 @@ pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
         .routes(routes!(login))
         .routes(routes!(token))
         .routes(routes!(logout))
+        .routes(routes!(logout_everywhere))
         .routes(routes!(me))
         .with_state(state))
 }
@@ -113,6 +108,12 @@ pub struct Credentials {
     pub email: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+}
+
+/// The one answer to a sign-up, whether or not the email had an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupResponse {
+    pub message: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,9 +134,16 @@ fn normalize_email(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
-fn validate_signup(credentials: &Credentials) -> Result<String, ApiError> {
-    let email = normalize_email(&credentials.email);
-    let mut problems = Vec::new();
+/// The email, normalized, if it fits in the limits every key and column
+/// has; a problem with it otherwise.
+fn checked_email(raw: &str) -> Result<String, FieldError> {
+    let email = normalize_email(raw);
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(FieldError::new(
+            "email",
+            format!("must be at most {MAX_EMAIL_CHARS} characters"),
+        ));
+    }
     let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
             && domain.contains('.')
@@ -143,86 +151,124 @@ fn validate_signup(credentials: &Credentials) -> Result<String, ApiError> {
             && !domain.ends_with('.')
             && !domain.contains('@')
     }) && !email.chars().any(char::is_whitespace);
-    if !well_formed {
-        problems.push(FieldError::new(
-            "email",
-            "must be an email address like ada@example.com",
-        ));
-    } else if email.chars().count() > MAX_EMAIL_CHARS {
-        problems.push(FieldError::new(
-            "email",
-            format!("must be at most {MAX_EMAIL_CHARS} characters"),
-        ));
-    }
-    let password_chars = credentials.password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password_chars) {
-        problems.push(FieldError::new(
-            "password",
-            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
-    if problems.is_empty() {
+    if well_formed {
         Ok(email)
     } else {
-        Err(ApiError::Validation(problems))
+        Err(FieldError::new(
+            "email",
+            "must be an email address like ada@example.com",
+        ))
     }
 }
 
-/// Create an account and start a session.
+fn password_problem(password: &str) -> Option<FieldError> {
+    let chars = password.chars().count();
+    (!(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars)).then(|| {
+        FieldError::new(
+            "password",
+            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        )
+    })
+}
+
+fn validate_signup(credentials: &Credentials) -> Result<String, ApiError> {
+    let email = checked_email(&credentials.email);
+    let problems: Vec<FieldError> = email
+        .as_ref()
+        .err()
+        .cloned()
+        .into_iter()
+        .chain(password_problem(&credentials.password))
+        .collect();
+    match email {
+        Ok(email) if problems.is_empty() => Ok(email),
+        _ => Err(ApiError::Validation(problems)),
+    }
+}
+
+/// A login's email and password within their bounds (nothing longer can
+/// match an account), so no oversized string reaches Redis or argon2.
+fn validate_login(credentials: &Credentials) -> Result<String, ApiError> {
+    let email = normalize_email(&credentials.email);
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(ApiError::field(
+            "email",
+            format!("must be 1 to {MAX_EMAIL_CHARS} characters"),
+        ));
+    }
+    if credentials.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::field(
+            "password",
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(email)
+}
+
+const SIGNUP_ACCEPTED: &str =
+    "if this email had no account, it has one now: log in with it and your password";
+
+/// Create an account. The answer is the same whether or not the email
+/// already had one, so sign-up cannot be used to learn who has an account:
+/// log in next, as the dashboard does.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = Credentials,
     responses(
-        (status = 201, description = "Account created; the session cookie is set", body = UserResponse),
-        (status = 409, description = "Email already registered", body = ErrorBody),
+        (status = 202, description = "Accepted; log in next", body = SignupResponse),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid email or password", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password hashes at once; see Retry-After", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<Accounts>,
+    client: ClientAddress,
     Json(credentials): Json<Credentials>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<SignupResponse>), ApiError> {
     let email = validate_signup(&credentials)?;
-    let hash = password::hash(credentials.password).await?;
-    let user = users::insert(&state.app.services.db, &email, &hash)
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "email_taken",
-                "an account with this email already exists; log in instead",
-            )
-        })?;
-    tracing::info!(user_id = %user.id, "account created");
-    // The account exists whatever happens to its welcome: a queue outage
-    // costs the welcome, not the sign-up.
-    if let Err(e) = state.welcome.push(WelcomeUser { user_id: user.id }).await {
-        tracing::warn!(user_id = %user.id, error = %e, "welcome not queued");
+    state.gate.signup(client).await?;
+    // Hashed either way, so both answers take as long.
+    let hash = state.hasher.hash(credentials.password).await?;
+    match users::insert(&state.app.services.db, &email, &hash).await? {
+        Some(user) => {
+            tracing::info!(user_id = %user.id, "account created");
+            state.gate.remember_signup(&email, client).await?;
+            // The account exists whatever happens to its welcome: a queue
+            // outage costs the welcome, not the sign-up.
+            if let Err(e) = state.welcome.push(WelcomeUser { user_id: user.id }).await {
+                tracing::warn!(user_id = %user.id, error = %e, "welcome not queued");
+            }
+        }
+        // A product that sends mail would tell the owner here.
+        None => tracing::info!("sign-up for an email that has an account; nothing changed"),
     }
-    let sessions = &state.app.sessions;
-    let session = sessions.issue(user.id)?;
     Ok((
-        StatusCode::CREATED,
-        [(header::SET_COOKIE, sessions.cookie(&session))],
-        Json(UserResponse { user }),
-    )
-        .into_response())
+        StatusCode::ACCEPTED,
+        Json(SignupResponse {
+            message: SIGNUP_ACCEPTED,
+        }),
+    ))
 }
 
-/// Checks credentials under the rate limit; the user on success.
-async fn authenticate(state: &Accounts, credentials: Credentials) -> Result<User, ApiError> {
+/// Checks credentials under the login limits; the user on success.
+async fn authenticate(
+    state: &Accounts,
+    client: ClientAddress,
+    credentials: Credentials,
+) -> Result<User, ApiError> {
     let db = &state.app.services.db;
-    let email = normalize_email(&credentials.email);
-    state.limiter.ensure_allowed(&email).await?;
+    let email = validate_login(&credentials)?;
+    let attempt = state.gate.login(&email, client).await?;
     let found = users::credentials_by_email(db, &email).await?;
     let (id, hash) = match found {
         Some(c) => (Some(c.id), Some(c.password_hash)),
         None => (None, None),
     };
-    if !password::verify(credentials.password, hash).await? {
-        state.limiter.record_failure(&email).await?;
+    if !state.hasher.verify(credentials.password, hash).await? {
         return Err(invalid_credentials());
     }
-    state.limiter.reset(&email).await?;
     let id = id.ok_or_else(invalid_credentials)?;
+    state.gate.succeeded(attempt).await?;
     users::by_id(db, id).await?.ok_or_else(invalid_credentials)
 }
 
@@ -239,17 +285,20 @@ fn invalid_credentials() -> ApiError {
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = UserResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody,
+        (status = 422, description = "Email or password longer than any account's", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until logins are accepted again"))),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<Accounts>,
+    client: ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&state, credentials).await?;
+    let user = authenticate(&state, client, credentials).await?;
     let sessions = &state.app.sessions;
-    let session = sessions.issue(user.id)?;
+    let session = sessions.issue(user.id).await?;
     Ok((
         [(header::SET_COOKIE, sessions.cookie(&session))],
         Json(UserResponse { user }),
@@ -258,34 +307,63 @@ async fn login(
 }
 
 /// Log in and receive a bearer token instead of a cookie (for scripts).
+/// Counted by the same limits as logging in.
 #[utoipa::path(post, path = "/api/auth/token", tag = "auth", request_body = Credentials,
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 async fn token(
     State(state): State<Accounts>,
+    client: ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let user = authenticate(&state, credentials).await?;
-    let session = state.app.sessions.issue(user.id)?;
+    let user = authenticate(&state, client, credentials).await?;
+    let session = state.app.sessions.issue(user.id).await?;
     Ok(Json(TokenResponse {
         token: session.token,
         expires_at: session.expires_at,
     }))
 }
 
-/// Clear the session cookie.
+/// End this session: the cookie is cleared and the token (cookie or bearer)
+/// stops working on every machine.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
-    responses((status = 204, description = "Session cookie cleared")))]
-async fn logout(State(state): State<Accounts>) -> Response {
-    (
+    responses((status = 204, description = "Session ended; the session cookie is cleared")))]
+async fn logout(State(state): State<Accounts>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let sessions = &state.app.sessions;
+    if let Some(token) = request_token(&headers) {
+        sessions.revoke(token).await?;
+    }
+    Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, state.app.sessions.clearing_cookie())],
+        [(header::SET_COOKIE, sessions.clearing_cookie())],
     )
-        .into_response()
+        .into_response())
+}
+
+/// End every session of the signed-in user, on every device.
+#[utoipa::path(post, path = "/api/auth/logout-everywhere", tag = "auth",
+    responses(
+        (status = 204, description = "Every session ended; the session cookie is cleared"),
+        (status = 401, description = "No valid session", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = [])))]
+async fn logout_everywhere(
+    State(state): State<Accounts>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    let sessions = &state.app.sessions;
+    sessions.revoke_all(user.id).await?;
+    tracing::info!(user_id = %user.id, "every session ended");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, sessions.clearing_cookie())],
+    )
+        .into_response())
 }
 
 /// The signed-in user.
@@ -345,5 +423,16 @@ mod tests {
             let err = validate_signup(&creds("ada@example.com", password)).expect_err("bounded");
             assert!(matches!(err, ApiError::Validation(f) if f[0].field == "password"));
         }
+    }
+
+    #[test]
+    fn emails_longer_than_any_account_are_refused_before_anything_else() {
+        let long = format!("{}@example.com", "a".repeat(60_000));
+        let err = validate_signup(&creds(&long, "long enough")).expect_err("long");
+        assert!(matches!(err, ApiError::Validation(f) if f[0].message.contains("at most 254")));
+        let err = validate_login(&creds(&long, "long enough")).expect_err("long");
+        assert!(matches!(err, ApiError::Validation(f) if f[0].field == "email"));
+        let err = validate_login(&creds("ada@example.com", &"x".repeat(129))).expect_err("long");
+        assert!(matches!(err, ApiError::Validation(f) if f[0].field == "password"));
     }
 }

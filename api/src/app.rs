@@ -1,7 +1,7 @@
 //! Building and running the api: connections, listeners, the routes with
 //! their middleware, and graceful shutdown.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use axum::{Router, response::IntoResponse, routing::get};
 use platform::{
@@ -42,9 +42,7 @@ pub struct Application {
     metrics_listener: TcpListener,
     router: Router,
     metrics_router: Router,
-    stopping: CancellationToken,
-    /// `SHUTDOWN_TIMEOUT_SECS`.
-    drain: Duration,
+    serving: http::Serving,
 }
 
 impl Application {
@@ -95,8 +93,11 @@ impl Service for Application {
             metrics_listener,
             router: http::with_middleware(router, &http_config),
             metrics_router: platform::metrics::routes(state.services.clone(), Vec::new()),
-            stopping: state.stopping.clone(),
-            drain: state.services.config.shutdown_timeout,
+            serving: http::Serving {
+                stopping: state.stopping.clone(),
+                drain: state.services.config.shutdown_timeout,
+                idle_timeout: state.services.config.idle_timeout,
+            },
         })
     }
 
@@ -117,8 +118,7 @@ impl Service for Application {
                 (self.metrics_listener, self.metrics_router),
             ],
             shutdown,
-            self.stopping,
-            self.drain,
+            self.serving,
         )
         .await
     }
@@ -127,11 +127,18 @@ impl Service for Application {
 /// What every area is built from.
 async fn app_state(settings: ApiSettings, env: Env) -> anyhow::Result<AppState> {
     let name = settings.platform.process_name("beacon-api");
+    let services = Services::connect(settings.platform, &name).await?;
+    let sessions = SessionKeys::new(
+        &settings.sessions,
+        services.redis.clone(),
+        &services.config.queue_prefix,
+    );
+    let live = Arc::new(EventHub::from_env(&env)?);
     Ok(AppState::new(platform::http::App {
         env,
-        services: Services::connect(settings.platform, &name).await?,
-        sessions: SessionKeys::new(&settings.sessions),
-        live: Arc::new(EventHub::default()),
+        services,
+        sessions,
+        live,
         stopping: CancellationToken::new(),
     }))
 }

@@ -3,6 +3,7 @@
 
 use platform::{
     config::Env,
+    http::CLIENT_IP_HEADER,
     testing::{TestDatabase, init_tracing, test_env},
 };
 use reqwest::{Response, StatusCode};
@@ -89,6 +90,13 @@ pub fn unique_email() -> String {
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A client address nobody else in the run has (in 10.0.0.0/8, which no
+/// test client really comes from).
+pub fn unique_client_address() -> String {
+    let [a, b, c, ..] = *Uuid::new_v4().as_bytes();
+    format!("10.{a}.{b}.{c}")
+}
+
 impl TestApp {
     /// Stops the server the way SIGTERM would and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -142,15 +150,36 @@ impl TestApp {
             .build()
             .expect("client");
         let email = unique_email();
+        let credentials = json!({"email": email, "password": PASSWORD});
+        // Each user signs up from an address of their own, as nginx would
+        // report it, so a test's users do not share the per-address limits.
+        let address = unique_client_address();
         let response = client
             .post(self.url("/api/auth/signup"))
-            .json(&json!({"email": email, "password": PASSWORD}))
+            .header(CLIENT_IP_HEADER, &address)
+            .json(&credentials)
             .send()
             .await
             .expect("signup");
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let response = client
+            .post(self.url("/api/auth/login"))
+            .header(CLIENT_IP_HEADER, &address)
+            .json(&credentials)
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), StatusCode::OK);
+        let session_cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
         let body: Value = response.json().await.expect("json");
         TestUser {
+            session_cookie,
             id: body["user"]["id"]
                 .as_str()
                 .expect("id")
@@ -164,6 +193,8 @@ impl TestApp {
 }
 
 pub struct TestUser {
+    /// `name=token`, as a `Cookie` header carries it.
+    session_cookie: String,
     pub id: Uuid,
     pub email: String,
     /// Carries the session cookie.
@@ -172,6 +203,11 @@ pub struct TestUser {
 }
 
 impl TestUser {
+    /// The session cookie as a `Cookie` header value, for another client.
+    pub fn cookie(&self) -> String {
+        self.session_cookie.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -89,13 +89,16 @@ test('api errors keep their JSON shape through the proxy, oversized bodies too',
 
 test('the event stream passes through unbuffered', async () => {
   const email = `web-${Date.now()}-${Math.random().toString(16).slice(2)}@example.com`;
-  const signup = await fetch(`${WEB}/api/auth/signup`, {
+  const credentials = {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email, password: 'correct horse battery' }),
-  });
-  assert.equal(signup.status, 201);
-  const cookie = signup.headers.get('set-cookie').split(';')[0];
+  };
+  const signup = await fetch(`${WEB}/api/auth/signup`, credentials);
+  assert.equal(signup.status, 202);
+  const login = await fetch(`${WEB}/api/auth/login`, credentials);
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie').split(';')[0];
 
   const controller = new AbortController();
   const stream = await fetch(`${WEB}/api/events`, { headers: { cookie }, signal: controller.signal });

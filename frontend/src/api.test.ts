@@ -81,9 +81,29 @@ describe('request', () => {
   });
 
   it('serialises bodies as JSON', async () => {
-    respond(Response.json({ user: { id: 'u', email: 'ada@example.com', created_at: '2025-01-01T00:00:00Z' } }, { status: 201 }));
-    await api.signup('ada@example.com', 'correct horse battery');
+    respond(Response.json({ user: { id: 'u', email: 'ada@example.com', created_at: '2025-01-01T00:00:00Z' } }));
+    await api.login('ada@example.com', 'correct horse battery');
     expect(calls[0]![1].body).toBe('{"email":"ada@example.com","password":"correct horse battery"}');
+  });
+
+  it('signs up, then logs in for the session; a refused login reads as a taken email', async () => {
+    const answers = [
+      Response.json({ message: 'accepted' }, { status: 202 }),
+      Response.json({ user: { id: 'u', email: 'ada@example.com', created_at: '2025-01-01T00:00:00Z' } }),
+      Response.json({ message: 'accepted' }, { status: 202 }),
+      Response.json({ error: { code: 'invalid_credentials', message: 'invalid email or password' } }, { status: 401 }),
+    ];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit) => {
+        calls.push([url, init]);
+        return answers.shift()!;
+      }),
+    );
+    expect((await api.signup('ada@example.com', 'correct horse battery')).id).toBe('u');
+    expect(calls.map(([url]) => url)).toEqual(['/api/auth/signup', '/api/auth/login']);
+    const error = await api.signup('ada@example.com', 'another password').catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 401, code: 'signup_not_completed' });
   });
 
   it('throws an ApiError with the code, fields and Retry-After', async () => {

@@ -131,11 +131,28 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 }
 
 /** The skeleton's own calls. A product keeps its calls in its own folder, built on `request`. */
+const login = (email: string, password: string) =>
+  request<{ user: User }>('POST', '/api/auth/login', { email, password }).then((r) => r.user);
+
+/**
+ * Sign-up answers the same whether or not the email had an account (so it
+ * cannot tell anyone who has one); the session comes from logging in next.
+ */
+async function signup(email: string, password: string): Promise<User> {
+  await request<{ message: string }>('POST', '/api/auth/signup', { email, password });
+  try {
+    return await login(email, password);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      throw new ApiError(401, 'signup_not_completed', 'This email may have an account already: log in with its password.', [], null);
+    }
+    throw e;
+  }
+}
+
 export const api = {
   me: () => request<{ user: User }>('GET', '/api/auth/me').then((r) => r.user),
-  login: (email: string, password: string) =>
-    request<{ user: User }>('POST', '/api/auth/login', { email, password }).then((r) => r.user),
-  signup: (email: string, password: string) =>
-    request<{ user: User }>('POST', '/api/auth/signup', { email, password }).then((r) => r.user),
+  login,
+  signup,
   logout: () => request<void>('POST', '/api/auth/logout'),
 };

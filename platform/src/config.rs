@@ -434,6 +434,13 @@ impl Var<'_> {
             Some("required in production".to_owned()),
         );
         let value = match (self.raw(), app_env) {
+            (Some(value), AppEnv::Production) if value == dev_default => {
+                // It is published in the repository: anyone can sign with it.
+                return Err(ConfigError::new(
+                    self.name,
+                    format!("is the development value, which is public: {how_to_make_one}"),
+                ));
+            }
             (Some(value), _) => value,
             (None, AppEnv::Development) => dev_default.to_owned(),
             (None, AppEnv::Production) => {
@@ -471,6 +478,9 @@ pub struct PlatformConfig {
     pub shutdown_timeout: Duration,
     /// Each dependency gets this long to answer a readiness check.
     pub readiness_timeout: Duration,
+    /// A connection that has not sent a request's headers this long after it
+    /// opened, or after its last response, is closed.
+    pub idle_timeout: Duration,
     pub fly: FlyContext,
 }
 
@@ -547,6 +557,12 @@ impl PlatformConfig {
                     "how long each dependency gets to answer a readiness check",
                 )
                 .millis(1000, 50..=30_000)?,
+            idle_timeout: env
+                .var(
+                    "HTTP_IDLE_TIMEOUT_SECS",
+                    "a connection that sends no complete request headers this long after it opens, or after its last response, is closed",
+                )
+                .secs(20, 1..=3600)?,
             fly: FlyContext {
                 app_name: env
                     .var("FLY_APP_NAME", "names the NATS connection")

@@ -13,6 +13,7 @@ use crate::{
     config::{PlatformConfig, Secret},
     health::{self, Readiness},
     jobs::Queues,
+    limit::Limiter,
 };
 
 /// redis-rs gives up on a reply after 500 ms by default; a busy Upstash
@@ -34,6 +35,8 @@ pub struct Connections {
     pub nats: async_nats::Client,
     /// Where jobs are queued.
     pub queues: Queues,
+    /// Rate limits, counted in the same Redis under the same prefix.
+    pub limits: Limiter,
 }
 
 impl std::ops::Deref for Services {
@@ -56,12 +59,14 @@ impl Services {
             .await
             .context("NATS_URL is not a usable NATS URL")?;
         let queues = Queues::new(redis.clone(), nats.clone(), &config.queue_prefix);
+        let limits = Limiter::new(redis.clone(), &config.queue_prefix);
         Ok(Self(Arc::new(Connections {
             config,
             db,
             redis,
             nats,
             queues,
+            limits,
         })))
     }
 

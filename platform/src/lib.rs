@@ -9,6 +9,7 @@
 //!   [`session`]: signed sessions and the `AuthUser` extractor;
 //!   [`live`]: events to browsers over NATS and Server-Sent Events;
 //! - [`jobs`]: background jobs on Redis and the host that runs them;
+//! - [`limit`]: rate limits in Redis, checked and counted in one step;
 //! - [`outbound`]: the guard for requests to user-supplied URLs;
 //! - [`db`], [`migrate`], [`time`]: the schema and how values are written.
 
@@ -18,6 +19,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod limit;
 pub mod live;
 pub mod metrics;
 pub mod migrate;

@@ -20,13 +20,22 @@ use std::{
     time::Duration,
 };
 
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{
+    http::StatusCode,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::{
+    config::{ConfigError, Env},
+    http::ApiError,
+};
 
 pub const SUBJECT_PREFIX: &str = "beacon.events";
 
@@ -87,11 +96,23 @@ pub async fn publish(nats: &async_nats::Client, user_id: Uuid, event: &str, data
     }
 }
 
-/// This machine's open streams, by user.
-#[derive(Default)]
+/// This machine's open streams, by user, within two caps: each stream holds
+/// a connection (two through nginx) and its snapshot costs queries, so one
+/// account must not be able to fill a machine.
 pub struct EventHub {
-    users: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
+    users: Mutex<Streams>,
+    max_per_user: usize,
+    max_total: usize,
 }
+
+#[derive(Default)]
+struct Streams {
+    by_user: HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>,
+    total: usize,
+}
+
+/// How long a refused client is told to wait.
+const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// A stream's place in the hub; leaving drops the user's channel when it
 /// was the last one.
@@ -102,23 +123,74 @@ pub struct Subscription {
 }
 
 impl EventHub {
-    pub fn subscribe(self: &Arc<Self>, user_id: Uuid) -> Subscription {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        let sender = users
-            .entry(user_id)
-            .or_insert_with(|| broadcast::channel(BACKLOG).0);
-        let receiver = sender.subscribe();
-        metrics::gauge!("sse_streams_open").increment(1.0);
-        Subscription {
-            hub: Arc::clone(self),
-            user_id,
-            receiver,
+    /// At most `max_per_user` streams per user and `max_total` in all.
+    pub fn new(max_per_user: usize, max_total: usize) -> Self {
+        Self {
+            users: Mutex::default(),
+            max_per_user,
+            max_total,
         }
     }
 
+    /// `SSE_MAX_STREAMS_PER_USER` and `SSE_MAX_STREAMS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            env.var(
+                "SSE_MAX_STREAMS_PER_USER",
+                "open event streams one user may hold on one api machine (a tab each); then 429",
+            )
+            .number(5, 1..=1000)?,
+            env.var(
+                "SSE_MAX_STREAMS",
+                "open event streams on one api machine; then 503",
+            )
+            .number(400, 1..=100_000)?,
+        ))
+    }
+
+    /// A place for one more stream of the user's, or 429 when they hold
+    /// their share already, 503 when the machine holds its share.
+    pub fn subscribe(self: &Arc<Self>, user_id: Uuid) -> Result<Subscription, ApiError> {
+        let mut streams = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let users_streams = streams
+            .by_user
+            .get(&user_id)
+            .map_or(0, broadcast::Sender::receiver_count);
+        if users_streams >= self.max_per_user {
+            return Err(ApiError::too_many(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "you have {users_streams} live streams open, the most allowed; close a tab"
+                ),
+                STREAMS_RETRY_AFTER,
+            ));
+        }
+        if streams.total >= self.max_total {
+            return Err(ApiError::too_many(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "streams_full",
+                "this server holds as many live streams as it can; try again shortly",
+                STREAMS_RETRY_AFTER,
+            ));
+        }
+        let receiver = streams
+            .by_user
+            .entry(user_id)
+            .or_insert_with(|| broadcast::channel(BACKLOG).0)
+            .subscribe();
+        streams.total += 1;
+        metrics::gauge!("sse_streams_open").increment(1.0);
+        Ok(Subscription {
+            hub: Arc::clone(self),
+            user_id,
+            receiver,
+        })
+    }
+
     pub fn dispatch(&self, user_id: Uuid, event: LiveEvent) {
-        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = users.get(&user_id) {
+        let streams = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = streams.by_user.get(&user_id) {
             // Err only when every receiver left in the meantime.
             let _ = sender.send(Arc::new(event));
         }
@@ -129,6 +201,7 @@ impl EventHub {
         self.users
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_user
             .len()
     }
 }
@@ -136,17 +209,19 @@ impl EventHub {
 impl Drop for Subscription {
     fn drop(&mut self) {
         metrics::gauge!("sse_streams_open").decrement(1.0);
-        let mut users = self
+        let mut streams = self
             .hub
             .users
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        streams.total = streams.total.saturating_sub(1);
         // This receiver still counts until the end of this function.
-        if users
+        if streams
+            .by_user
             .get(&self.user_id)
             .is_some_and(|sender| sender.receiver_count() <= 1)
         {
-            users.remove(&self.user_id);
+            streams.by_user.remove(&self.user_id);
         }
     }
 }
@@ -174,18 +249,27 @@ pub async fn forward_from_nats(nats: async_nats::Client, hub: Arc<EventHub>) {
     }
 }
 
+/// How an event stream runs: its keep-alive interval, and what ends it.
+pub struct StreamEnds {
+    pub keepalive: Duration,
+    /// The server stopping, so it does not hold up the drain.
+    pub stopping: CancellationToken,
+    /// The session's end: a stream must not outlive the token that opened
+    /// it. The browser reconnects, gets 401 and signs in again.
+    pub session_ends: DateTime<Utc>,
+}
+
 /// A Server-Sent Event response: `first` (the snapshot), then every event
-/// for the subscription's user, with keep-alive comments every `keepalive`.
-/// It ends when the server stops (so it does not hold up the drain) and when
-/// the stream falls behind (so the browser reconnects and re-syncs).
+/// for the subscription's user, with keep-alive comments. It ends as `ends`
+/// says, and when the stream falls behind (so the browser reconnects and
+/// re-syncs).
 ///
 /// Subscribe before reading the snapshot, so nothing that lands in between is
 /// lost (at worst it arrives twice).
 pub fn event_stream(
     subscription: Subscription,
     first: Event,
-    keepalive: Duration,
-    stopping: CancellationToken,
+    ends: StreamEnds,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let updates = stream::unfold(subscription, |mut subscription| async move {
         match subscription.receiver.recv().await {
@@ -193,10 +277,19 @@ pub fn event_stream(
             Err(RecvError::Lagged(_) | RecvError::Closed) => None,
         }
     });
+    let session_left = (ends.session_ends - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let stopping = ends.stopping;
     let stream = stream::once(async { Ok(first) })
         .chain(updates)
-        .take_until(async move { stopping.cancelled().await });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive))
+        .take_until(async move {
+            tokio::select! {
+                () = stopping.cancelled() => {}
+                () = tokio::time::sleep(session_left) => {}
+            }
+        });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(ends.keepalive))
 }
 
 #[cfg(test)]
@@ -228,10 +321,10 @@ mod tests {
 
     #[test]
     fn events_reach_only_their_users_streams() {
-        let hub = Arc::new(EventHub::default());
+        let hub = Arc::new(EventHub::new(5, 100));
         let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut ada_stream = hub.subscribe(ada);
-        let mut bob_stream = hub.subscribe(bob);
+        let mut ada_stream = hub.subscribe(ada).expect("room");
+        let mut bob_stream = hub.subscribe(bob).expect("room");
         hub.dispatch(ada, event("check"));
         assert!(ada_stream.receiver.try_recv().is_ok());
         assert!(bob_stream.receiver.try_recv().is_err());
@@ -239,13 +332,37 @@ mod tests {
 
     #[test]
     fn a_users_channel_goes_with_their_last_stream() {
-        let hub = Arc::new(EventHub::default());
+        let hub = Arc::new(EventHub::new(5, 100));
         let ada = Uuid::now_v7();
-        let first = hub.subscribe(ada);
-        let second = hub.subscribe(ada);
+        let first = hub.subscribe(ada).expect("room");
+        let second = hub.subscribe(ada).expect("room");
         drop(first);
         assert_eq!(hub.connected_users(), 1);
         drop(second);
         assert_eq!(hub.connected_users(), 0);
+    }
+
+    #[test]
+    fn streams_are_capped_per_user_and_per_machine_and_places_come_back() {
+        let hub = Arc::new(EventHub::new(2, 3));
+        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let a1 = hub.subscribe(ada).expect("room");
+        let _a2 = hub.subscribe(ada).expect("room");
+        let refused = hub.subscribe(ada).err().expect("ada's share is used");
+        assert!(
+            refused.to_string().contains("2 live streams open"),
+            "{refused}"
+        );
+        let _b1 = hub.subscribe(bob).expect("room");
+        let full = hub
+            .subscribe(bob)
+            .err()
+            .expect("the machine's share is used");
+        assert!(full.to_string().contains("as many live streams"), "{full}");
+        drop(a1);
+        assert!(
+            hub.subscribe(bob).is_ok(),
+            "a closed stream frees its place"
+        );
     }
 }

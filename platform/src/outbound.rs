@@ -10,10 +10,12 @@
 //! only.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    sync::Arc,
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    sync::{Arc, LazyLock},
     time::Duration,
 };
+
+use ipnet::IpNet;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -83,75 +85,108 @@ pub fn describe_error(error: &reqwest::Error) -> String {
     format!("{kind}: {root}")
 }
 
+/// Where a rule comes from: every block of IANA's special-purpose address
+/// registries (IPv4 and IPv6), refused whether or not the registry marks it
+/// globally reachable (nobody monitors an AS112 server or a TURN anycast
+/// address), plus multicast and, for IPv6, everything outside global unicast
+/// `2000::/3`: that covers `::/8` (IPv4-compatible `::a.b.c.d`, IPv4-mapped
+/// and IPv4-translated addresses), NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`,
+/// the deprecated site-local `fec0::/10` and Fly's private `fdaa::/16`.
+/// 6to4 (`2002::/16`) and Teredo (`2001::/32`) sit inside `2000::/3` and are
+/// refused by name: both tunnel to an IPv4 address of the sender's choosing.
+///
+/// <https://www.iana.org/assignments/iana-ipv4-special-registry/>,
+/// <https://www.iana.org/assignments/iana-ipv6-special-registry/>.
+const REFUSED_V4: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this network\" address"),
+    ("10.0.0.0/8", "private address"),
+    ("100.64.0.0/10", "carrier-grade NAT address"),
+    ("127.0.0.0/8", "loopback address"),
+    // 169.254.169.254 is the metadata service on most clouds.
+    ("169.254.0.0/16", "link-local or cloud metadata address"),
+    ("172.16.0.0/12", "private address"),
+    ("192.0.0.0/24", "IETF protocol assignment address"),
+    ("192.0.2.0/24", "documentation address"),
+    ("192.31.196.0/24", "AS112 service address"),
+    ("192.52.193.0/24", "AMT relay address"),
+    ("192.88.99.0/24", "6to4 relay address"),
+    ("192.168.0.0/16", "private address"),
+    ("192.175.48.0/24", "AS112 service address"),
+    ("198.18.0.0/15", "benchmarking address"),
+    ("198.51.100.0/24", "documentation address"),
+    ("203.0.113.0/24", "documentation address"),
+    ("224.0.0.0/4", "multicast address"),
+    ("240.0.0.0/4", "reserved or broadcast address"),
+];
+
+const REFUSED_V6: &[(&str, &str)] = &[
+    ("2001::/32", "Teredo address (tunnels to IPv4)"),
+    ("2001::/23", "IETF protocol assignment address"),
+    ("2001:db8::/32", "documentation address"),
+    ("2002::/16", "6to4 address (tunnels to IPv4)"),
+    ("2620:4f:8000::/48", "AS112 service address"),
+    ("3fff::/20", "documentation address"),
+];
+
+/// One table of parsed blocks, most specific first where they nest.
+static RULES: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
+    REFUSED_V4
+        .iter()
+        .chain(REFUSED_V6)
+        .map(|(block, reason)| (block.parse().expect("a valid CIDR block"), *reason))
+        .collect()
+});
+
 /// Why an address is refused; the text ends up in the recorded check.
 pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            // IPv4-mapped (::ffff:10.0.0.1) and IPv4-compatible forms carry
-            // an IPv4 address that must pass the same rules.
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            forbidden_v6(v6)
-        }
+    if let IpAddr::V6(v6) = ip
+        && let Some(reason) = outside_global_unicast(v6)
+    {
+        return Some(reason);
     }
+    RULES
+        .iter()
+        .find(|(block, _)| block.contains(&ip))
+        .map(|(_, reason)| *reason)
 }
 
-fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        Some("loopback address")
-    } else if ip.is_private() {
-        Some("private address")
-    } else if ip.is_link_local() {
-        // 169.254.169.254 is the metadata service on most clouds.
-        Some("link-local or cloud metadata address")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("carrier-grade NAT address")
-    } else if ip.is_unspecified() || a == 0 {
-        Some("unspecified address")
-    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
-        Some("broadcast, multicast or reserved address")
-    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
-        Some("IETF protocol assignment address")
-    } else if (a == 198 && (18..20).contains(&b)) || ip.is_documentation() {
-        Some("benchmarking or documentation address")
-    } else {
-        None
-    }
-}
-
-fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+/// Everything an IPv6 address can be outside `2000::/3`, named.
+fn outside_global_unicast(ip: Ipv6Addr) -> Option<&'static str> {
     let first = ip.segments()[0];
-    if ip.is_loopback() {
+    if first & 0xe000 == 0x2000 {
+        None
+    } else if ip.is_loopback() {
         Some("loopback address")
     } else if ip.is_unspecified() {
         Some("unspecified address")
+    } else if first & 0xff00 == 0 {
+        Some("IPv4-compatible, -mapped or -translated address")
+    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
+        Some("NAT64 address (translates to IPv4)")
     } else if first & 0xfe00 == 0xfc00 {
-        // fc00::/7: Fly's private network fdaa::/16 and AWS's metadata
-        // service fd00:ec2::254 are both in it.
+        // Fly's private network fdaa::/16 and AWS's metadata service
+        // fd00:ec2::254 are both in fc00::/7.
         Some("unique-local (private) address")
     } else if first & 0xffc0 == 0xfe80 {
         Some("link-local address")
+    } else if first & 0xffc0 == 0xfec0 {
+        Some("site-local (private) address")
     } else if ip.is_multicast() {
         Some("multicast address")
-    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
-        Some("documentation address")
-    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
-        // NAT64 (64:ff9b::/96) can embed any IPv4 address, private ones too.
-        Some("NAT64 address")
     } else {
-        None
+        Some("address outside global unicast")
     }
 }
 
-/// A refused connection, recognisable in the error chain of a failed request.
+/// A refused connection, recognisable in the error chain of a failed
+/// request. Its text names the rule and never the address a name resolved
+/// to, so it cannot be used to map private names.
 #[derive(Debug, thiserror::Error)]
-#[error("refused: {host} resolves to {ip}, a {reason}")]
+#[error("refused: {host} {}a {reason}", if *.literal { "is " } else { "resolves to " })]
 pub struct ForbiddenTarget {
+    /// As the user wrote it.
     pub host: String,
-    pub ip: IpAddr,
+    pub literal: bool,
     pub reason: &'static str,
 }
 
@@ -186,7 +221,7 @@ impl TargetPolicy {
         match self.refusal(ip) {
             Some(reason) => Err(ForbiddenTarget {
                 host: ip.to_string(),
-                ip,
+                literal: true,
                 reason,
             }),
             None => Ok(()),
@@ -213,7 +248,7 @@ impl Resolve for GuardedResolver {
                 if let Some(reason) = policy.refusal(addr.ip()) {
                     return Err(Box::new(ForbiddenTarget {
                         host,
-                        ip: addr.ip(),
+                        literal: false,
                         reason,
                     })
                         as Box<dyn std::error::Error + Send + Sync>);
@@ -228,41 +263,100 @@ impl Resolve for GuardedResolver {
 mod tests {
     use super::*;
 
+    /// IANA's IPv4 special-purpose address registry (updated 2024-05), every
+    /// block, plus multicast.
+    const IANA_V4: &[&str] = &[
+        "0.0.0.0/8",
+        "0.0.0.0/32",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.0.0/29",
+        "192.0.0.8/32",
+        "192.0.0.9/32",
+        "192.0.0.10/32",
+        "192.0.0.170/32",
+        "192.0.0.171/32",
+        "192.0.2.0/24",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "192.175.48.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+    ];
+
+    /// IANA's IPv6 special-purpose address registry (updated 2025-01), every
+    /// block, plus what embeds, translates or tunnels IPv4 outside it and
+    /// the deprecated site-local and IPv4-compatible ranges.
+    const IANA_V6: &[&str] = &[
+        "::1/128",
+        "::/128",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "100:0:0:1::/64",
+        "2001::/23",
+        "2001::/32",
+        "2001:1::1/128",
+        "2001:1::2/128",
+        "2001:1::3/128",
+        "2001:2::/48",
+        "2001:3::/32",
+        "2001:4:112::/48",
+        "2001:10::/28",
+        "2001:20::/28",
+        "2001:30::/28",
+        "2001:db8::/32",
+        "2002::/16",
+        "2620:4f:8000::/48",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        // Not in the registry, refused as well:
+        "::/96",
+        "::ffff:0:0:0/96",
+        "fec0::/10",
+        "ff00::/8",
+    ];
+
     #[test]
-    fn every_class_of_private_address_is_refused() {
-        let refused = [
-            "127.0.0.1",
-            "127.8.9.10",
-            "10.1.2.3",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "169.254.169.254",
-            "169.254.1.1",
-            "100.64.0.1",
-            "100.127.255.254",
-            "0.0.0.0",
-            "0.1.2.3",
-            "255.255.255.255",
-            "224.0.0.1",
-            "240.0.0.1",
-            "192.0.0.8",
-            "198.18.0.1",
-            "192.0.2.1",
-            "::1",
-            "::",
-            "fdaa:0:1:a7b:1::2",
-            "fd00:ec2::254",
-            "fc00::1",
-            "fe80::1",
-            "ff02::1",
-            "::ffff:10.0.0.1",
+    fn every_special_purpose_block_is_refused_from_first_to_last_address() {
+        for block in IANA_V4.iter().chain(IANA_V6) {
+            let net: IpNet = block.parse().expect(block);
+            for ip in [net.network(), net.broadcast()] {
+                assert!(
+                    forbidden_reason(ip).is_some(),
+                    "{ip} (in {block}) should be refused"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_ipv4_are_refused_whatever_ipv4_they_carry() {
+        for ip in [
+            "::127.0.0.1",
+            "::1.1.1.1",
             "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a00:1",
-            "2001:db8::1",
-        ];
-        for ip in refused {
+            "::ffff:1.1.1.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:101:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ] {
             let parsed: IpAddr = ip.parse().expect(ip);
             assert!(forbidden_reason(parsed).is_some(), "{ip} should be refused");
         }
@@ -275,8 +369,11 @@ mod tests {
             "93.184.216.34",
             "100.128.0.1",
             "172.32.0.1",
+            "192.0.1.1",
+            "223.255.255.255",
             "2606:4700:4700::1111",
-            "::ffff:1.1.1.1",
+            "2a00:1450:4001::200e",
+            "2001:200::1",
         ] {
             let parsed: IpAddr = ip.parse().expect(ip);
             assert_eq!(forbidden_reason(parsed), None, "{ip} should be allowed");
@@ -284,11 +381,27 @@ mod tests {
     }
 
     #[test]
+    fn refusals_name_the_rule_and_never_the_resolved_address() {
+        let resolved = ForbiddenTarget {
+            host: "db.internal".into(),
+            literal: false,
+            reason: "unique-local (private) address",
+        };
+        assert_eq!(
+            resolved.to_string(),
+            "refused: db.internal resolves to a unique-local (private) address"
+        );
+    }
+
+    #[test]
     fn literal_hosts_are_checked_unless_private_targets_are_allowed() {
         let strict = TargetPolicy::default();
         let url = url::Url::parse("http://[fdaa::3]:8080/").expect("url");
         let refused = strict.check_literal_host(&url).expect_err("refused");
-        assert!(refused.to_string().contains("unique-local"), "{refused}");
+        assert_eq!(
+            refused.to_string(),
+            "refused: fdaa::3 is a unique-local (private) address"
+        );
         let open = TargetPolicy {
             allow_private: true,
             exceptions: Vec::new(),

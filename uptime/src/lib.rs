@@ -20,16 +20,17 @@ pub mod retention;
 pub mod scheduler;
 pub mod settings;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::extract::FromRef;
 use platform::{
     config::ConfigError,
     connections::Services,
-    http::AppState,
+    http::{ApiError, AppState},
     jobs::{JobHost, Queue},
+    limit::Limit,
     outbound,
-    session::SessionKeys,
+    session::{AuthUser, SessionKeys},
 };
 use sqlx::{PgPool, migrate::Migrator};
 use utoipa::OpenApi;
@@ -79,6 +80,19 @@ impl Uptime {
 
     fn nats(&self) -> &async_nats::Client {
         &self.app.services.nats
+    }
+
+    /// Counts one `what` for the user: at most `max` per `window`, across
+    /// every api machine, or 429 with `message` (which may use `{secs}`).
+    async fn per_user_limit(
+        &self,
+        user: AuthUser,
+        what: &str,
+        (max, window): (u32, Duration),
+        message: &str,
+    ) -> Result<(), ApiError> {
+        let limit = Limit::new(format!("{what}:{}", user.id), max, window);
+        self.app.services.limits.check(&[limit], message).await
     }
 }
 

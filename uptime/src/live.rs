@@ -17,6 +17,7 @@ use axum::{
 use futures::Stream;
 use platform::{
     http::{ApiError, ErrorBody},
+    live::StreamEnds,
     session::AuthUser,
 };
 use serde::Serialize;
@@ -70,7 +71,7 @@ pub async fn snapshot(db: impl PgExecutor<'_> + Copy, user_id: Uuid) -> sqlx::Re
     })
 }
 
-/// Live updates for the signed-in user.
+/// Live updates for the signed-in user, until their session ends.
 ///
 /// Events: `snapshot` (first, `Snapshot`), then `check`, `monitor` and
 /// `monitor_deleted` as they happen, and keep-alive comments in between.
@@ -79,13 +80,15 @@ pub async fn snapshot(db: impl PgExecutor<'_> + Copy, user_id: Uuid) -> sqlx::Re
         (status = 200, description = "An event stream; the first event is a `snapshot`",
             content_type = "text/event-stream", body = Snapshot),
         (status = 401, body = ErrorBody),
+        (status = 429, description = "The user holds as many streams as allowed; see Retry-After", body = ErrorBody),
+        (status = 503, description = "This machine holds as many streams as it can; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn events(
     State(state): State<Uptime>,
     user: AuthUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let subscription = state.app.live.subscribe(user.id);
+    let subscription = state.app.live.subscribe(user.id)?;
     let snapshot = snapshot(state.db(), user.id).await?;
     let first = Event::default()
         .event("snapshot")
@@ -96,7 +99,10 @@ async fn events(
     Ok(platform::live::event_stream(
         subscription,
         first,
-        state.settings.sse_keepalive,
-        state.app.stopping.clone(),
+        StreamEnds {
+            keepalive: state.settings.sse_keepalive,
+            stopping: state.app.stopping.clone(),
+            session_ends: user.expires_at,
+        },
     ))
 }

@@ -10,6 +10,11 @@ use crate::light::Thresholds;
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub max_monitors_per_user: i64,
+    /// "Check now" per user per minute: each is an outbound request.
+    pub manual_checks_per_minute: u32,
+    /// Monitors created or pointed at a new URL per user per hour: each
+    /// new target is probed on every tick from then on.
+    pub url_changes_per_hour: u32,
     /// A comment on idle SSE streams this often, well inside the idle
     /// timeouts of Fly's proxy and nginx (60 s).
     pub sse_keepalive: Duration,
@@ -21,6 +26,18 @@ impl ApiSettings {
             max_monitors_per_user: env
                 .var("MAX_MONITORS_PER_USER", "monitors per account")
                 .number(50, 1..=10_000)?,
+            manual_checks_per_minute: env
+                .var(
+                    "MANUAL_CHECKS_PER_MINUTE",
+                    "\"check now\" requests per user per minute; then 429",
+                )
+                .number(6, 1..=10_000)?,
+            url_changes_per_hour: env
+                .var(
+                    "URL_CHANGES_PER_HOUR",
+                    "monitors created or given a new URL per user per hour; then 429",
+                )
+                .number(30, 1..=10_000)?,
             sse_keepalive: env
                 .var(
                     "SSE_KEEPALIVE_SECS",

@@ -103,8 +103,11 @@ impl Service for Worker {
         let http = tokio::spawn(platform::http::serve(
             vec![(self.listener, self.router)],
             std::future::pending(),
-            stop.clone(),
-            config.drain,
+            platform::http::Serving {
+                stopping: stop.clone(),
+                drain: config.drain,
+                idle_timeout: services.config.idle_timeout,
+            },
         ));
         let jobs = self.host.run(&self.name, stop.clone());
         tokio::pin!(jobs);

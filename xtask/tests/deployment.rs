@@ -166,7 +166,8 @@ fn sample_secret(name: &str) -> String {
         "MIGRATION_DATABASE_URL" => "postgresql://fly-user:pw@direct.c1.flympg.net/fly-db".into(),
         "REDIS_URL" => "redis://default:pw@fly-beacon-redis.upstash.io:6379".into(),
         "NATS_URL" => deploy_script_value("NATS_URL_VALUE").replace("$PREFIX", "beacon"),
-        "JWT_SECRET" => "5f".repeat(32),
+        // What `openssl rand -hex 32` prints, as the deploy script does.
+        "JWT_SECRET" => "8c1d0f5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d".into(),
         other => panic!("scripts/deploy-fly.sh sets {other}: give it a sample value here"),
     }
 }
@@ -555,6 +556,9 @@ fn the_web_front_reaches_the_api_over_flycast() {
         "the deploy script's API_UPSTREAM"
     );
     assert_eq!(env["NGINX_RESOLVER"], "[fdaa::3]");
+    // Behind Fly's proxy $remote_addr is the proxy: every client would share
+    // one address and its per-address limits.
+    assert_eq!(env["NGINX_CLIENT_IP"], "$http_fly_client_ip");
 
     let port: u16 = env["PORT"].parse().expect("PORT is a number");
     assert_eq!(get_port(&web, "http_service.internal_port"), port);
@@ -1053,6 +1057,10 @@ fn compose_wires_the_services_by_name() {
     let web: BTreeMap<String, String> = compose_env(&compose, "web").into_iter().collect();
     assert_eq!(web["API_UPSTREAM"], format!("api:{}", api.http.port));
     assert_eq!(web["NGINX_RESOLVER"], "127.0.0.11");
+    assert_eq!(
+        web["NGINX_CLIENT_IP"], "$remote_addr",
+        "compose unescapes $$"
+    );
     let (probe_port, probe_path) = compose_health_probe(&compose, "web");
     assert_eq!(probe_port.to_string(), web["PORT"]);
     assert_eq!(probe_path, "/health");

@@ -7,11 +7,17 @@ use crate::helpers::{
 };
 
 #[tokio::test]
-async fn signup_creates_an_account_and_starts_a_cookie_session() {
+async fn signup_creates_an_account_and_login_starts_a_cookie_session() {
     let app = spawn_app().await;
     let email = unique_email();
     let response = app.post_signup(&email, PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "the session comes from logging in"
+    );
+    let response = app.post_login(&email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
     let cookie = response
         .headers()
         .get("set-cookie")
@@ -62,15 +68,34 @@ async fn passwords_are_stored_as_argon2id_hashes() {
 }
 
 #[tokio::test]
-async fn an_email_registers_once_whatever_its_case() {
+async fn signup_does_not_tell_whether_an_email_has_an_account() {
     let app = spawn_app().await;
     let email = unique_email();
+    let first = app.post_signup(&email, PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.expect("json");
+    // The same email again, in other case and with another password: the
+    // same answer, and nothing about the account changes.
+    let again = app
+        .post_signup(&email.to_uppercase(), "another password")
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(first, again);
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(accounts, 1);
     assert_eq!(
-        app.post_signup(&email, PASSWORD).await.status(),
-        StatusCode::CREATED
+        app.post_login(&email, PASSWORD).await.status(),
+        StatusCode::OK
     );
-    let again = app.post_signup(&email.to_uppercase(), PASSWORD).await;
-    assert_error(again, StatusCode::CONFLICT, "email_taken").await;
+    assert_eq!(
+        app.post_login(&email, "another password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -174,10 +199,11 @@ async fn a_bearer_token_works_without_cookies() {
 }
 
 #[tokio::test]
-async fn logout_clears_the_session_cookie() {
+async fn logout_clears_the_cookie_and_ends_the_session_everywhere() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     assert_eq!(user.get("/api/auth/me").await.status(), StatusCode::OK);
+    let copied_cookie = user.cookie();
     let response = user.post_empty("/api/auth/logout").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let cookie = response
@@ -190,6 +216,68 @@ async fn logout_clears_the_session_cookie() {
         user.get("/api/auth/me").await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // A copy of the cookie kept elsewhere is dead too, on every machine.
+    let peer = spawn_peer(&app, &[]).await;
+    let replayed = peer
+        .api_client
+        .get(peer.url("/api/auth/me"))
+        .header("cookie", copied_cookie)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logout_ends_a_bearer_token_and_logout_everywhere_ends_them_all() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let token = || async {
+        let response = app
+            .post_json(
+                "/api/auth/token",
+                &json!({"email": user.email, "password": PASSWORD}),
+            )
+            .await;
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    };
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.api_client
+                .get(app.url("/api/auth/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("me")
+                .status()
+        }
+    };
+    let script = token().await;
+    let logout = app
+        .api_client
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&script)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(script).await, StatusCode::UNAUTHORIZED);
+
+    let (laptop, phone) = (token().await, token().await);
+    assert_eq!(me(laptop.clone()).await, StatusCode::OK);
+    let everywhere = user.post_empty("/api/auth/logout-everywhere").await;
+    assert_eq!(everywhere.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        user.get("/api/auth/me").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the cookie session that asked is over too"
+    );
+    assert_eq!(me(token().await).await, StatusCode::OK, "a new login works");
 }
 
 #[tokio::test]
@@ -201,7 +289,7 @@ async fn failed_logins_are_limited_across_api_machines() {
     let email = unique_email();
     assert_eq!(
         first.post_signup(&email, PASSWORD).await.status(),
-        StatusCode::CREATED
+        StatusCode::ACCEPTED
     );
 
     for _ in 0..3 {

@@ -1,6 +1,8 @@
 //! The helpers these tests share: `api::testing` and `platform::testing`.
 
-pub use api::testing::{PASSWORD, spawn_app, spawn_app_with, spawn_peer, unique_email};
+pub use api::testing::{
+    PASSWORD, TestApp, spawn_app, spawn_app_with, spawn_peer, unique_client_address, unique_email,
+};
 pub use platform::testing::{
     PrivateRedis, TestDatabase, assert_error, assert_timestamps_are_micros, eventually, free_port,
     nats_url, redis_url,

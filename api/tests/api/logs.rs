@@ -115,3 +115,32 @@ async fn the_reason_a_start_failed_is_the_last_line_written() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn production_refuses_the_public_development_secret_and_predictable_ones() {
+    for (secret, problem) in [
+        (
+            platform::session::DEV_JWT_SECRET.to_owned(),
+            "is the development value, which is public",
+        ),
+        ("5f".repeat(32), "is too predictable"),
+        (
+            "passwordpasswordpasswordpassword".to_owned(),
+            "is too predictable",
+        ),
+    ] {
+        let output = production_api("postgres://postgres@127.0.0.1:5432/beacon", free_port())
+            .env("JWT_SECRET", &secret)
+            .output()
+            .expect("run api");
+        assert_eq!(output.status.code(), Some(2), "{secret}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.trim()
+                .starts_with(&format!("configuration error: JWT_SECRET {problem}")),
+            "{secret}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(!err.contains(&secret), "the secret is not echoed: {err}");
+    }
+}

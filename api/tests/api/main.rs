@@ -8,6 +8,7 @@ mod auth;
 mod errors;
 mod health;
 mod helpers;
+mod limits;
 mod logs;
 mod metrics;
 mod middleware;

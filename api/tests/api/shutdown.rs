@@ -87,7 +87,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     .await
     .expect("response in time")
     .expect("read");
-    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
 
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await

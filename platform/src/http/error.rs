@@ -64,9 +64,11 @@ pub enum ApiError {
         code: &'static str,
         message: Cow<'static, str>,
     },
-    /// 429 with `Retry-After`.
+    /// Refused for now (429 or 503), with `Retry-After`.
     #[error("{message}")]
-    TooManyRequests {
+    Later {
+        status: StatusCode,
+        code: &'static str,
         message: Cow<'static, str>,
         retry_after: Duration,
     },
@@ -118,6 +120,31 @@ impl ApiError {
         Self::refused(StatusCode::CONFLICT, code, message)
     }
 
+    /// 429 `rate_limited`: a limit is exhausted until `retry_after`.
+    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after: Duration) -> Self {
+        Self::too_many(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            message,
+            retry_after,
+        )
+    }
+
+    /// A 429 or 503 with its own code, to try again after `retry_after`.
+    pub fn too_many(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::Later {
+            status,
+            code,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     /// 503: a dependency the request needs is down; worth retrying.
     pub fn unavailable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::refused(StatusCode::SERVICE_UNAVAILABLE, code, message)
@@ -148,8 +175,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Refused { status, .. } => *status,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Refused { status, .. } | Self::Later { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -167,10 +193,12 @@ impl IntoResponse for ApiError {
                 ("validation_failed", message, fields, None)
             }
             Self::Refused { code, message, .. } => (code, message, Vec::new(), None),
-            Self::TooManyRequests {
+            Self::Later {
+                code,
                 message,
                 retry_after,
-            } => ("rate_limited", message, Vec::new(), Some(retry_after)),
+                ..
+            } => (code, message, Vec::new(), Some(retry_after)),
             Self::Internal(e) => {
                 // The only place internal errors are logged; `{e:#}` keeps the
                 // context chain on one line.

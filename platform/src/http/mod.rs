@@ -2,6 +2,7 @@
 //! uses, the middleware stack, the state every API area starts from, and a
 //! server that binds `[::]` and drains on shutdown.
 
+mod client;
 pub mod csrf;
 mod error;
 mod extract;
@@ -14,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Env;
 
+pub use client::{CLIENT_IP_HEADER, ClientAddress};
 pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError, json_error_fallback};
 pub use extract::{Json, Path, Query};
-pub use server::{bind, serve};
+pub use server::{Serving, bind, serve};
 pub use stack::{HttpConfig, REQUEST_ID, with_middleware};
 
 use crate::{connections::Services, live::EventHub, session::SessionKeys};

@@ -3,6 +3,8 @@
 pub mod db;
 pub mod job;
 
+use std::time::Duration;
+
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use platform::{
@@ -97,6 +99,7 @@ async fn list_checks(
         (status = 202, description = "Check queued", body = CheckQueued),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many checks asked for; see Retry-After", body = ErrorBody),
         (status = 503, description = "The queue is unavailable", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
@@ -107,6 +110,17 @@ async fn check_now(
     Path(id): Path<Uuid>,
 ) -> Result<(StatusCode, Json<CheckQueued>), ApiError> {
     monitors::owned(&state, user, id).await?;
+    state
+        .per_user_limit(
+            user,
+            "manual_checks",
+            (
+                state.settings.manual_checks_per_minute,
+                Duration::from_secs(60),
+            ),
+            "too many checks asked for; try again in {secs} seconds",
+        )
+        .await?;
     let job = CheckMonitor::new(id, CheckTrigger::Manual);
     let queued = CheckQueued {
         check_id: job.check_id,

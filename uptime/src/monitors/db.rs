@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -40,6 +40,32 @@ pub async fn count_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Res
     )
     .fetch_one(db)
     .await
+}
+
+/// Inserts the monitor unless the user has `cap` already; `None` then.
+/// The count and the insert run under a lock on the user's row, so
+/// parallel creates cannot each see room for one more.
+pub async fn insert_within(
+    db: &PgPool,
+    user_id: Uuid,
+    settings: &MonitorSettings,
+    cap: i64,
+) -> sqlx::Result<Option<Monitor>> {
+    let mut tx = db.begin().await?;
+    // NO KEY UPDATE: it queues parallel creates of this user, yet does not
+    // block inserts elsewhere that only reference the row.
+    sqlx::query!(
+        "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if count_for_user(&mut *tx, user_id).await? >= cap {
+        return Ok(None);
+    }
+    let monitor = insert(&mut *tx, user_id, settings).await?;
+    tx.commit().await?;
+    Ok(Some(monitor))
 }
 
 pub async fn insert(

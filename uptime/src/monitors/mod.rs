@@ -3,6 +3,8 @@
 pub mod db;
 pub mod input;
 
+use std::time::Duration;
+
 use axum::{extract::State, http::StatusCode};
 use platform::{
     http::{ApiError, ErrorBody, Json, Path},
@@ -35,6 +37,23 @@ pub(crate) async fn owned(state: &Uptime, user: AuthUser, id: Uuid) -> Result<Mo
         .ok_or_else(|| ApiError::not_found("monitor"))
 }
 
+/// Counts a new probe target (a monitor created, or a URL changed) against
+/// `URL_CHANGES_PER_HOUR`: deleting and re-creating must not be a way
+/// around it.
+async fn url_change_allowed(state: &Uptime, user: AuthUser) -> Result<(), ApiError> {
+    state
+        .per_user_limit(
+            user,
+            "url_changes",
+            (
+                state.settings.url_changes_per_hour,
+                Duration::from_secs(3600),
+            ),
+            "too many new monitor URLs this hour; try again in {secs} seconds",
+        )
+        .await
+}
+
 /// The signed-in user's monitors, oldest first.
 #[utoipa::path(get, path = "/api/monitors", tag = "monitors",
     responses(
@@ -57,6 +76,7 @@ async fn list_monitors(
         (status = 401, body = ErrorBody),
         (status = 409, description = "Monitor limit reached", body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many new URLs this hour; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
@@ -66,14 +86,16 @@ async fn create_monitor(
     Json(input): Json<CreateMonitor>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let settings = input.validate()?;
+    url_change_allowed(&state, user).await?;
     let limit = state.settings.max_monitors_per_user;
-    if db::count_for_user(state.db(), user.id).await? >= limit {
-        return Err(ApiError::conflict(
-            "monitor_limit_reached",
-            format!("an account can have at most {limit} monitors"),
-        ));
-    }
-    let monitor = db::insert(state.db(), user.id, &settings).await?;
+    let monitor = db::insert_within(state.db(), user.id, &settings, limit)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "monitor_limit_reached",
+                format!("an account can have at most {limit} monitors"),
+            )
+        })?;
     tracing::info!(monitor_id = %monitor.id, "monitor created");
     events::monitor_changed(state.nats(), user.id, &monitor).await;
     Ok((StatusCode::CREATED, Json(monitor)))
@@ -103,6 +125,7 @@ async fn get_monitor(
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many new URLs this hour; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
@@ -114,6 +137,9 @@ async fn update_monitor(
 ) -> Result<Json<Monitor>, ApiError> {
     let current = owned(&state, user, id).await?;
     let settings = input.apply_to(&current)?;
+    if settings.url != current.url {
+        url_change_allowed(&state, user).await?;
+    }
     let monitor = db::update(state.db(), user.id, id, &settings)
         .await?
         .ok_or_else(|| ApiError::not_found("monitor"))?;

@@ -32,16 +32,24 @@ async fn a_check_requested_through_the_api_is_recorded_and_announced_on_nats() {
         .cookie_store(true)
         .build()
         .expect("client");
-    let signup: Value = client
+    let credentials = json!({"email": format!("{}@example.com", uuid::Uuid::now_v7()), "password": "long enough"});
+    let signup = client
         .post(format!("{api}/api/auth/signup"))
-        .json(&json!({"email": format!("{}@example.com", uuid::Uuid::now_v7()), "password": "long enough"}))
+        .json(&credentials)
         .send()
         .await
-        .expect("signup")
+        .expect("signup");
+    assert_eq!(signup.status(), 202);
+    let login: Value = client
+        .post(format!("{api}/api/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login")
         .json()
         .await
         .expect("json");
-    let user_id: uuid::Uuid = signup["user"]["id"]
+    let user_id: uuid::Uuid = login["user"]["id"]
         .as_str()
         .expect("id")
         .parse()

@@ -313,6 +313,120 @@ async fn an_account_has_a_monitor_limit() {
 }
 
 #[tokio::test]
+async fn the_monitor_limit_holds_against_parallel_creates() {
+    let app = spawn_app_with(&[
+        ("MAX_MONITORS_PER_USER", "5"),
+        ("URL_CHANGES_PER_HOUR", "1000"),
+    ])
+    .await;
+    let user = app.new_user().await;
+    let creates = (0..40).map(|i| {
+        let user = &user;
+        async move {
+            user.post(
+                "/api/monitors",
+                &json!({"name": format!("m{i}"), "url": format!("https://example.com/{i}")}),
+            )
+            .await
+            .status()
+        }
+    });
+    let statuses = futures::future::join_all(creates).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 5, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::CREATED, StatusCode::CONFLICT].contains(s)),
+        "{statuses:?}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM monitors WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 5);
+}
+
+#[tokio::test]
+async fn new_urls_are_limited_per_user_and_other_changes_are_not() {
+    let app = spawn_app_with(&[("URL_CHANGES_PER_HOUR", "2")]).await;
+    let user = app.new_user().await;
+    let id = user.create_monitor("https://example.com/a").await;
+    user.create_monitor("https://example.com/b").await;
+    let third = user
+        .post(
+            "/api/monitors",
+            &json!({"name": "c", "url": "https://example.com/c"}),
+        )
+        .await;
+    assert_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let path = format!("/api/monitors/{id}");
+    let moved = user
+        .patch(&path, &json!({"url": "https://example.com/moved"}))
+        .await;
+    let body = assert_error(moved, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("new monitor URLs"),
+        "{body}"
+    );
+    // Deleting does not give the count back, and renaming is not a new URL.
+    assert_eq!(user.delete(&path).await.status(), StatusCode::NO_CONTENT);
+    let again = user
+        .post(
+            "/api/monitors",
+            &json!({"name": "a", "url": "https://example.com/a"}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another user has a count of their own.
+    app.new_user()
+        .await
+        .create_monitor("https://example.com/a")
+        .await;
+}
+
+#[tokio::test]
+async fn check_now_is_limited_per_user() {
+    let app = spawn_app_with(&[("MANUAL_CHECKS_PER_MINUTE", "3")]).await;
+    let user = app.new_user().await;
+    let id = user.create_monitor("https://example.com/").await;
+    let path = format!("/api/monitors/{id}/check");
+    for _ in 0..3 {
+        assert_eq!(user.post_empty(&path).await.status(), StatusCode::ACCEPTED);
+    }
+    let refused = user.post_empty(&path).await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let queued: i64 = {
+        let prefix = app.env.get("QUEUE_PREFIX").expect("prefix");
+        let mut redis = redis::Client::open(crate::helpers::redis_url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        redis::cmd("HLEN")
+            .arg(format!("{prefix}:checks:data"))
+            .query_async(&mut redis)
+            .await
+            .expect("HLEN")
+    };
+    assert_eq!(queued, 3, "the refused check was never queued");
+}
+
+#[tokio::test]
 async fn checks_are_listed_newest_first_a_page_at_a_time() {
     let app = spawn_app().await;
     let user = app.new_user().await;
@@ -419,17 +533,19 @@ async fn check_now_queues_a_job_under_the_agreed_queue_name() {
 }
 
 #[tokio::test]
-async fn check_now_answers_503_when_the_queue_is_down() {
+async fn check_now_answers_503_when_redis_is_down() {
     let mut redis = crate::helpers::PrivateRedis::start().await;
     let app = spawn_app_with(&[("REDIS_URL", redis.url.as_str())]).await;
     let user = app.new_user().await;
     let id = user.create_monitor("https://example.com").await;
     redis.stop();
     let response = user.post_empty(&format!("/api/monitors/{id}/check")).await;
+    // The queue, the limits and the session checks share one Redis; the
+    // session check is the first to need it, and says so.
     assert_error(
         response,
         StatusCode::SERVICE_UNAVAILABLE,
-        "queue_unavailable",
+        "sessions_unavailable",
     )
     .await;
 }

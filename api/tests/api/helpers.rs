@@ -5,5 +5,5 @@ pub use api::testing::{
 };
 pub use platform::testing::{
     PrivateRedis, TestDatabase, assert_error, assert_timestamps_are_micros, eventually, free_port,
-    nats_url, redis_url,
+    nats_url, redis_url, unique_queue_prefix,
 };

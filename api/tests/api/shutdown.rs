@@ -10,7 +10,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{TestDatabase, free_port, nats_url, redis_url};
+use crate::helpers::{TestDatabase, free_port, nats_url, redis_url, unique_queue_prefix};
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
@@ -23,6 +23,9 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
         .env("DATABASE_URL", &database_url)
         .env("REDIS_URL", redis_url())
         .env("NATS_URL", nats_url())
+        // Its own keys in the shared Redis: limits counted by earlier runs
+        // must not refuse this one's sign-up.
+        .env("QUEUE_PREFIX", unique_queue_prefix())
         .env("SHUTDOWN_TIMEOUT_SECS", "10")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -301,3 +301,20 @@ async fn half_sent_requests_and_idle_connections_are_closed() {
     let silent = TcpStream::connect(&metrics).await.expect("connect");
     assert!(closed_within(silent).await < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused_before_it_reaches_a_log_line() {
+    let app = spawn_app_with(&[]).await;
+    let response = app
+        .api_client
+        .get(app.url("/api/health"))
+        .header("x-padding", "a".repeat(40 * 1024))
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
+}

@@ -31,6 +31,10 @@ pub async fn bind(port: u16, var: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on [::]:{port} (set by {var})"))
 }
 
+/// The largest request head (request line and headers) read: nginx's own
+/// limit is 8 KiB a line, and a session cookie is well under 1 KiB.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
 /// How [`serve`] stops and what it allows a connection.
 #[derive(Debug, Clone)]
 pub struct Serving {
@@ -87,7 +91,11 @@ pub async fn serve(
 async fn serve_one(listener: TcpListener, router: Router, serving: Serving) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(serving.idle_timeout);
+        .header_read_timeout(serving.idle_timeout)
+        // A request line and headers past this get 431 (without it hyper
+        // reads up to its ~400 KB buffer, and the request line reaches a
+        // log line).
+        .max_header_size(MAX_HEAD_BYTES);
     let connections = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

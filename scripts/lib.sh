@@ -17,6 +17,7 @@ fi
 
 # Pinned so every machine and CI check the .sqlx cache with the same tool.
 readonly SQLX_CLI_VERSION=0.9.0
+readonly CARGO_DENY_VERSION=0.20.2
 # How long a service that was just started gets to answer.
 readonly SERVICE_START_TIMEOUT_SECS=30
 
@@ -199,6 +200,18 @@ ensure_sqlx_cli() {
     log "installing sqlx-cli $SQLX_CLI_VERSION (found: ${found:-none})"
     run cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --locked \
         --no-default-features --features postgres,rustls,sqlx-toml
+}
+
+# The same version as the CI workflow's supply-chain job.
+ensure_cargo_deny() {
+    local found
+    found="$(cargo deny --version 2>/dev/null || true)"
+    if [[ "$found" == "cargo-deny $CARGO_DENY_VERSION" ]]; then
+        log "$found is installed"
+        return 0
+    fi
+    log "installing cargo-deny $CARGO_DENY_VERSION (found: ${found:-none})"
+    run cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 }
 
 # Linters come from PyPI into one project-local virtualenv, so no system Python is touched

@@ -14,7 +14,7 @@ Runs, from any directory:
      schema (check-jsonschema vendor.github-workflows) on .github/workflows/
   3. the Compose specification schema (check-jsonschema vendor.compose-spec)
      on docker/docker-compose.yml
-  4. taplo on every TOML file (Cargo manifests and fly/*.toml): valid, and
+  4. taplo on every TOML file (Cargo manifests, deny.toml, fly/*.toml): valid, and
      formatted as taplo would, arrays left as written
   5. shellcheck on docker/nginx/*.sh (scripts/test.sh checks scripts/)
 Every check runs; the exit status is 1 if any failed.
@@ -84,7 +84,7 @@ step "Compose file"
 check "compose schema" "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec docker/docker-compose.yml
 
 step "TOML"
-TOML_FILES=(Cargo.toml */Cargo.toml .cargo/config.toml fly/*.toml)
+TOML_FILES=(Cargo.toml */Cargo.toml .cargo/config.toml deny.toml fly/*.toml)
 check "taplo check" env RUST_LOG=warn "$BIN/taplo" check "${TOML_FILES[@]}"
 # The workspace keeps feature lists on one line however long: taplo must not
 # re-wrap arrays, only check everything else.

@@ -17,7 +17,9 @@ Runs every check, from any directory:
      deploy script against a fake flyctl
   5. database `beacon` created and migrated (`api migrate run`); the committed
      .sqlx cache is current
-  6. cargo clippy -D warnings, every target
+  6. cargo clippy -D warnings, every target; cargo deny (cargo install
+     if needed) checks licences, bans and sources offline (the advisories
+     need the network: the CI workflow checks them)
   7. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
   8. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
      Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
@@ -101,6 +103,13 @@ run env DATABASE_URL="$CHECK_DATABASE_URL" cargo sqlx prepare --workspace --chec
 if ((QUICK == 0)); then
     step "Clippy"
     run cargo clippy --workspace --all-targets -- -D warnings
+
+    step "Supply chain: cargo deny (licences, bans, sources)"
+    ensure_cargo_deny
+    # The advisories check needs the RustSec database from GitHub, which
+    # this machine may not reach: the CI workflow runs it.
+    log "skipped: cargo deny check advisories (needs the network; .github/workflows/ci.yml runs it)"
+    run cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
 fi
 
 step "Frontend: unit tests and size budget"

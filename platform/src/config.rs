@@ -489,6 +489,10 @@ pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// A connection is closed and replaced this long after it opened.
+    pub max_lifetime: Duration,
+    /// A connection idle this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// What Fly injects into every machine; all absent when running locally.
@@ -537,6 +541,21 @@ impl PlatformConfig {
                         "how long a caller waits for a pooled connection",
                     )
                     .secs(5, 1..=120)?,
+                // Fly's Managed Postgres asks for these: its proxy restarts
+                // (deploys, maintenance) and closes connections older than
+                // its shutdown grace; sqlx's defaults are 30 and 10 minutes.
+                max_lifetime: env
+                    .var(
+                        "DATABASE_MAX_LIFETIME_SECS",
+                        "a pooled connection is replaced after this long (Fly Managed Postgres: 600)",
+                    )
+                    .secs(600, 10..=86_400)?,
+                idle_timeout: env
+                    .var(
+                        "DATABASE_IDLE_TIMEOUT_SECS",
+                        "a pooled connection idle this long is closed (Fly Managed Postgres: 300)",
+                    )
+                    .secs(300, 10..=86_400)?,
             },
             redis_url: env
                 .var("REDIS_URL", "Redis: job queues and rate limits")

@@ -587,6 +587,40 @@ fn the_web_health_check_is_answered_by_nginx() {
 }
 
 #[test]
+fn nginx_names_the_api_by_its_own_name_and_sets_the_headers_the_api_trusts() {
+    let proxy = read("docker/nginx/api-proxy.conf");
+    let set: Vec<Vec<&str>> = proxy
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| line.trim().strip_prefix("proxy_set_header "))
+        .map(|rest| rest.trim_end_matches(';').split_whitespace().collect())
+        .collect();
+    for expected in [
+        // Over Flycast, Host is the api's Flycast name (API_UPSTREAM), never
+        // the public one a browser used.
+        ["Host", "$proxy_host"],
+        ["X-Forwarded-Host", "$host"],
+        // Overwritten, so a client cannot choose its own address.
+        ["X-Client-IP", "$beacon_client_ip"],
+    ] {
+        assert!(
+            set.iter().any(|header| header == &expected),
+            "api-proxy.conf lacks `proxy_set_header {}`",
+            expected.join(" ")
+        );
+    }
+    let headers: Vec<&str> = set.iter().map(|header| header[0]).collect();
+    let mut unique = headers.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        headers.len(),
+        "a header set twice: {headers:?}"
+    );
+}
+
+#[test]
 fn nats_is_one_private_server_on_the_port_the_apps_use() {
     let nats = fly_toml("nats");
     let command = words(get_str(&nats, "processes.app"));

@@ -92,7 +92,7 @@ check "taplo fmt" env RUST_LOG=warn "$BIN/taplo" fmt --check \
     --option array_auto_expand=false --option array_auto_collapse=false "${TOML_FILES[@]}"
 
 step "Scripts in the images"
-check shellcheck "$BIN/shellcheck" docker/nginx/*.sh
+check shellcheck "$BIN/shellcheck" docker/nginx/*.sh docker/nginx/*.envsh
 
 if ((${#FAILED[@]} > 0)); then
     die "lint failed: ${FAILED[*]}"

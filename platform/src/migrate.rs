@@ -36,9 +36,29 @@ pub enum MigrateAction {
     },
 }
 
+/// What `api migrate` reads: the database, and how long to wait for it.
+pub struct MigrateSettings {
+    pub url: Secret,
+    pub connect_wait: Duration,
+}
+
+impl MigrateSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: database_url(env)?,
+            connect_wait: env
+                .var(
+                    "MIGRATE_CONNECT_WAIT_SECS",
+                    "how long `api migrate` keeps trying to reach a Postgres that is not up yet",
+                )
+                .secs(30, 0..=600)?,
+        })
+    }
+}
+
 /// Migrations need only the database: `MIGRATION_DATABASE_URL` (a direct
 /// connection, when `DATABASE_URL` goes through PgBouncer) or `DATABASE_URL`.
-pub fn database_url(env: &Env) -> Result<Secret, ConfigError> {
+fn database_url(env: &Env) -> Result<Secret, ConfigError> {
     let app_env = env
         .var("APP_ENV", "`development` or `production`")
         .choice(AppEnv::Development)?;
@@ -59,10 +79,10 @@ pub fn database_url(env: &Env) -> Result<Secret, ConfigError> {
 
 /// Runs one `migrate` action against `migrator` and prints what it did.
 pub async fn command(action: MigrateAction, migrator: &Migrator, env: &Env) -> ExitCode {
-    let url = database_url(env).unwrap_or_else(|e| e.exit());
+    let settings = MigrateSettings::from_env(env).unwrap_or_else(|e| e.exit());
     let mut out = std::io::stdout();
     let result = async {
-        let mut conn = connect(&url).await?;
+        let mut conn = connect_within(&settings.url, settings.connect_wait).await?;
         match action {
             MigrateAction::Run => run(migrator, &mut conn, &mut out).await.map(|()| true),
             MigrateAction::Status { check } => {
@@ -121,6 +141,24 @@ fn known(migrator: &Migrator) -> impl Iterator<Item = &Migration> {
     migrator
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
+}
+
+/// [`connect`], tried again every second for up to `wait`: a release
+/// command or a compose stack can start while Postgres (or the proxy in
+/// front of it) is still coming up, and one refused connection must not
+/// fail the deploy.
+pub async fn connect_within(url: &Secret, wait: Duration) -> anyhow::Result<PgConnection> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match connect(url).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if tokio::time::Instant::now() + Duration::from_secs(1) <= deadline => {
+                eprintln!("waiting for Postgres: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 pub async fn connect(url: &Secret) -> anyhow::Result<PgConnection> {

@@ -620,6 +620,59 @@ fn nginx_names_the_api_by_its_own_name_and_sets_the_headers_the_api_trusts() {
     );
 }
 
+/// `docker/nginx/resolver.envsh`, sourced as the image's entrypoint does,
+/// against a resolv.conf of the test's own.
+fn resolver_for(resolv_conf: &str, resolver: &str) -> std::process::Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("beacon-resolv-{}-{run}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("resolv.conf");
+    std::fs::write(&file, resolv_conf).expect("resolv.conf");
+    let output = std::process::Command::new("sh")
+        .args([
+            "-c",
+            ". docker/nginx/resolver.envsh && printf '%s' \"$NGINX_RESOLVER\"",
+        ])
+        .current_dir(repo_root())
+        .env("NGINX_RESOLVER", resolver)
+        .env("RESOLV_CONF", &file)
+        .output()
+        .expect("sh");
+    let _ = std::fs::remove_dir_all(&dir);
+    output
+}
+
+#[test]
+fn compose_nginx_finds_its_dns_server_under_docker_and_podman() {
+    let stdout = |o: std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    // Docker's embedded DNS.
+    assert_eq!(
+        stdout(resolver_for(
+            "nameserver 127.0.0.11\noptions ndots:0\n",
+            "local"
+        )),
+        "127.0.0.11"
+    );
+    // Podman (aardvark-dns on the network's gateway), IPv4 and IPv6.
+    assert_eq!(
+        stdout(resolver_for(
+            "search dns.podman\nnameserver 10.89.0.1\nnameserver fd00::1\n",
+            "local"
+        )),
+        "10.89.0.1 [fd00::1]"
+    );
+    // Anything but `local` is left as set (Fly's [fdaa::3]).
+    assert_eq!(
+        stdout(resolver_for("nameserver 10.0.0.1\n", "[fdaa::3]")),
+        "[fdaa::3]"
+    );
+    // No nameserver: one line naming the variable, and a failure.
+    let none = resolver_for("options ndots:0\n", "local");
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("NGINX_RESOLVER"));
+}
+
 #[test]
 fn nats_is_one_private_server_on_the_port_the_apps_use() {
     let nats = fly_toml("nats");
@@ -1028,6 +1081,22 @@ async fn compose_runs_the_api_as_fly_does() {
         depends_on_condition(&compose, "migrate", "postgres"),
         "service_healthy"
     );
+    // Healthy means reachable over TCP: the image's first start initialises
+    // the database with a server on its Unix socket only.
+    let probe: Vec<String> = service(&compose, "postgres")
+        .get("healthcheck")
+        .and_then(|h| h.get("test"))
+        .and_then(Yaml::as_sequence)
+        .expect("postgres healthcheck.test")
+        .iter()
+        .map(yaml_str)
+        .collect();
+    assert!(
+        probe
+            .windows(2)
+            .any(|w| w[0] == "-h" && w[1] == "127.0.0.1"),
+        "pg_isready must ask over TCP: {probe:?}"
+    );
 
     // The migrate service needs only the database.
     let migrate_env = compose_env(&compose, "migrate");
@@ -1090,7 +1159,10 @@ fn compose_wires_the_services_by_name() {
 
     let web: BTreeMap<String, String> = compose_env(&compose, "web").into_iter().collect();
     assert_eq!(web["API_UPSTREAM"], format!("api:{}", api.http.port));
-    assert_eq!(web["NGINX_RESOLVER"], "127.0.0.11");
+    assert_eq!(
+        web["NGINX_RESOLVER"], "local",
+        "read from the container's resolv.conf"
+    );
     assert_eq!(
         web["NGINX_CLIENT_IP"], "$remote_addr",
         "compose unescapes $$"

@@ -35,7 +35,7 @@ async fn declared() -> Vec<SettingDoc> {
     worker::app::Worker::build(env.clone())
         .await
         .expect("the worker builds from development defaults");
-    platform::migrate::database_url(&env).expect("the migration URL");
+    platform::migrate::MigrateSettings::from_env(&env).expect("the migration settings");
     env.declared()
 }
 

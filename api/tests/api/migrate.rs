@@ -1,6 +1,9 @@
 //! `api migrate` through the real binary, as Fly's release_command runs it.
 
-use std::process::{Command, Output};
+use std::{
+    process::{Command, Output},
+    time::Duration,
+};
 
 use sqlx::PgPool;
 
@@ -221,15 +224,56 @@ fn a_bad_database_url_stops_with_one_line_naming_the_variable() {
 }
 
 #[test]
-fn an_unreachable_database_is_a_clear_error() {
+fn an_unreachable_database_is_waited_for_then_a_clear_error() {
     let port = crate::helpers::free_port();
-    let output = api(
-        &format!("postgres://postgres@127.0.0.1:{port}/beacon"),
-        &["migrate", "run"],
-    );
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["migrate", "run"])
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/beacon"),
+        )
+        .env("MIGRATE_CONNECT_WAIT_SECS", "2")
+        .output()
+        .expect("run the api binary");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("waiting for Postgres"), "{stderr}");
     assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
+}
+
+#[tokio::test]
+async fn migrate_waits_for_a_postgres_that_comes_up_late() {
+    // A Postgres that answers only after a second: what `docker compose up`
+    // and a release command racing a restarting proxy see.
+    let database = empty_database().await;
+    let port = crate::helpers::free_port();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        // Forward the first connections to the real Postgres.
+        loop {
+            let (mut client, _) = listener.accept().await.expect("accept");
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect("127.0.0.1:5432")
+                    .await
+                    .expect("postgres");
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    let url = database
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    let output = tokio::task::spawn_blocking(move || api(&url, &["migrate", "run"]))
+        .await
+        .expect("join");
+    late.abort();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("waiting for Postgres"));
+    assert_eq!(applied_lines(&stdout(&output)), migrations().len());
 }
 
 #[test]

@@ -566,6 +566,21 @@ fn the_web_front_reaches_the_api_over_flycast() {
 }
 
 #[test]
+fn apps_with_health_checks_deploy_blue_green_and_the_worker_rolls() {
+    for app in ["api", "frontend"] {
+        let fly = fly_toml(app);
+        assert_eq!(get_str(&fly, "deploy.strategy"), "bluegreen", "{app}");
+        // flyctl refuses bluegreen for machines without any check.
+        let checks = get(&fly, "http_service.checks").as_array();
+        assert!(
+            checks.is_some_and(|c| !c.is_empty()),
+            "{app}: bluegreen needs checks"
+        );
+    }
+    assert_eq!(get_str(&fly_toml("worker"), "deploy.strategy"), "rolling");
+}
+
+#[test]
 fn the_web_health_check_is_answered_by_nginx() {
     let web = fly_toml("frontend");
     let template = read("docker/nginx/default.conf.template");

@@ -36,7 +36,8 @@ Options:
   --org ORG        Fly organisation slug (default: $FLY_ORG, else personal)
   --region REGION  primary region of new machines, Postgres and Redis
                    (default: $FLY_REGION, else ams)
-  --only APPS      comma-separated subset of nats,api,worker,web (still run in
+  --only APPS      comma-separated subset of nats,api,worker,web; every app
+                   when one of them does not exist yet (still run in
                    that order)
   --yes            do not ask before changing production
   --dry-run        print the commands that change something instead of running
@@ -432,9 +433,21 @@ ensure_secrets() {
 }
 
 provision() {
-    local app
+    local app missing=()
     step "Apps in $ORG"
     load_existing_apps
+    # A subset (--only; CI deploys what changed) relies on the rest of the
+    # stack: in an environment that was never fully deployed, deploy it all
+    # rather than create half of it.
+    if ((${#SELECTED[@]} < ${#ALL_APPS[@]})); then
+        for app in "${ALL_APPS[@]}"; do
+            app_exists "$(app_name "$app")" || missing+=("$(app_name "$app")")
+        done
+        if ((${#missing[@]} > 0)); then
+            log "${missing[*]} missing: $ENVIRONMENT was never fully deployed, so every app is deployed, not only ${SELECTED[*]}"
+            SELECTED=("${ALL_APPS[@]}")
+        fi
+    fi
     for app in "${SELECTED[@]}"; do
         ensure_app "$(app_name "$app")"
     done

@@ -18,7 +18,8 @@ their calls and keep what they "created" in a temporary directory, and checks:
     direct (non-PgBouncer) URL; JWT_SECRET is 64 random hex characters
   - an unknown environment, a missing prefix, a missing or logged-out flyctl
     are refused before anything runs
-  - --dry-run changes nothing; --only keeps the deploy order
+  - --dry-run changes nothing; --only keeps the deploy order, and in an
+    environment that was never fully deployed deploys every app
   - production needs --yes without a terminal
   - a failed deploy stops the run; an unhealthy environment fails it
   - rollback redeploys the previous images of web, worker and api
@@ -379,18 +380,21 @@ expect_status 2
 expect_no_calls
 
 fresh only-keeps-order
+deploy "${STAGING[@]}"
+: >"$FAKE_LOG"
 deploy "${STAGING[@]}" --only web,api
 expect_status 0
 expect_changes \
-    "apps create $PREFIX-api --org $ORG" \
-    "apps create $PREFIX-web --org $ORG" \
-    "ips allocate-v6 --private --app $PREFIX-api" \
-    "mpg create --name $PREFIX-db --org $ORG --region ams --plan basic" \
-    "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction" \
-    "mpg attach id-$PREFIX-db --app $PREFIX-api" \
-    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET" \
     "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false" \
     "deploy --config fly/fly.frontend.toml --app $PREFIX-web $DEPLOY_FLAGS --ha=false --env API_UPSTREAM=$PREFIX-api.flycast:80"
+
+# What CI's first push to an empty organisation does: --only the app whose
+# files changed. Half a stack would not work; all of it is deployed.
+fresh only-in-an-empty-org-deploys-everything
+deploy "${STAGING[@]}" --only api
+expect_status 0
+expect_output "was never fully deployed, so every app is deployed, not only api"
+expect_changes "${FIRST_DEPLOY[@]}"
 
 fresh production-needs-confirmation
 deploy production --prefix "$PREFIX" --org "$ORG"

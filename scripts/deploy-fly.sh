@@ -336,7 +336,10 @@ ensure_postgres() {
         log "Managed Postgres $DB_NAME exists ($POSTGRES_ID)"
         return 0
     fi
-    change mpg create --name "$DB_NAME" --org "$ORG" --region "$REGION" --plan "$POSTGRES_PLAN"
+    # flyctl ends with the new cluster's connection string, password and all:
+    # kept, not shown (the step's output is a CI log).
+    change mpg create --name "$DB_NAME" --org "$ORG" --region "$REGION" --plan "$POSTGRES_PLAN" >/dev/null ||
+        die "creating Managed Postgres $DB_NAME failed: see \`$FLY mpg list --org $ORG\`"
     if is_dry_run; then
         POSTGRES_ID="<id of $DB_NAME>"
         return 0
@@ -350,8 +353,13 @@ ensure_redis() {
         log "Upstash Redis $REDIS_NAME exists"
         return 0
     fi
-    # Eviction would silently drop queued jobs when memory runs out.
-    change redis create --name "$REDIS_NAME" --org "$ORG" --region "$REGION" --no-replicas --disable-eviction
+    # Eviction would silently drop queued jobs when memory runs out. Every
+    # question flyctl would ask is answered here: without a terminal a
+    # question is an error, and by hand it would stop on a paid add-on
+    # (ProdPack). flyctl prints the new URL, password and all: kept, not shown.
+    change redis create --name "$REDIS_NAME" --org "$ORG" --region "$REGION" \
+        --no-replicas --disable-eviction --enable-prodpack=false >/dev/null ||
+        die "creating Upstash Redis $REDIS_NAME failed: see \`$FLY redis list --org $ORG\`"
 }
 
 redis_url() {

@@ -14,8 +14,13 @@ Runs scripts/deploy-fly.sh against fake `fly` and `curl` commands that record
 their calls and keep what they "created" in a temporary directory, and checks:
   - a first deploy runs the right commands in the right order
   - a second deploy creates nothing (it only deploys and verifies)
-  - secret values never appear in the output; MIGRATION_DATABASE_URL is the
-    direct (non-PgBouncer) URL; JWT_SECRET is 64 random hex characters
+  - secret values never appear in the output, although the fake prints them
+    where flyctl does (mpg create, redis create, mpg attach);
+    MIGRATION_DATABASE_URL is the direct (non-PgBouncer) URL; JWT_SECRET is
+    64 random hex characters
+  - every question flyctl would ask is answered by a flag: the fake fails
+    a question without a terminal, as flyctl does (redis create: eviction,
+    ProdPack)
   - an unknown environment, a missing prefix, a missing or logged-out flyctl
     are refused before anything runs
   - --dry-run changes nothing; --only keeps the deploy order, and in an
@@ -125,7 +130,11 @@ case "$1 ${2:-}" in
     ;;
 "mpg create")
     mkdir -p "$state/mpg"
-    touch "$state/mpg/$(flag --name "$@")"
+    name="$(flag --name "$@")"
+    touch "$state/mpg/$name"
+    # As flyctl does: the new cluster's connection string, password included.
+    printf 'Managed Postgres cluster created successfully!\n  Name: %s\n' "$name"
+    printf '  Connection string: postgresql://fly-user:pg-password-123@pgbouncer.id-%s.flympg.net/fly-db\n' "$name"
     ;;
 "mpg attach")
     [[ -e "$state/secrets/$app/DATABASE_URL" ]] && {
@@ -145,8 +154,20 @@ case "$1 ${2:-}" in
     done
     ;;
 "redis create")
+    # Each question flyctl asks when its flag is missing; without a terminal a
+    # question is an error, as in flyctl's prompt package.
+    for answered in "--enable-eviction|--disable-eviction" "--enable-prodpack"; do
+        if ! grep -Eq -- "(^| )(${answered})(=| |$)" <<<"$*"; then
+            echo "Would you like to enable ${answered##*-}?" >&2
+            echo "Error: prompt: non interactive" >&2
+            exit 1
+        fi
+    done
     mkdir -p "$state/redis"
-    touch "$state/redis/$(flag --name "$@")"
+    name="$(flag --name "$@")"
+    touch "$state/redis/$name"
+    # As flyctl does: the new database's URL, password included.
+    printf '\nYour database %s is ready. Apps in the acme org can connect to Redis at redis://default:redis-password-456@fly-%s.upstash.io:6379\n' "$name" "$name"
     ;;
 "redis status")
     [[ -e "$state/redis/$3" ]] || { echo "Error: not found" >&2; exit 1; }
@@ -273,7 +294,7 @@ readonly FIRST_DEPLOY=(
     "ips allocate-v6 --private --app $PREFIX-nats"
     "ips allocate-v6 --private --app $PREFIX-api"
     "mpg create --name $PREFIX-db --org $ORG --region ams --plan basic"
-    "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction"
+    "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction --enable-prodpack=false"
     "mpg attach id-$PREFIX-db --app $PREFIX-api"
     "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET"
     "mpg attach id-$PREFIX-db --app $PREFIX-worker"

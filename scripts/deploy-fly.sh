@@ -497,10 +497,15 @@ deploy_app() {
 previous_image() {
     local name=$1 listing image
     listing="$(ask releases --app "$name" --image --json)" || die "cannot list the releases of $name"
+    # The newest complete release with another image than the running one:
+    # a restart or `fly secrets deploy` makes a release with the same image,
+    # and "the release before" would then redeploy what already runs.
     image="$(jq -r '
-        [ .[] | select(((.Status // .status // "") | ascii_downcase) == "complete") ]
-        | sort_by(.Version // .version) | reverse | .[1]
-        | (.ImageRef // .imageRef // empty)' <<<"$listing")"
+        [ .[] | select(((.Status // .status // "") | ascii_downcase) == "complete")
+              | {version: (.Version // .version), image: (.ImageRef // .imageRef)} ]
+        | sort_by(.version) | reverse
+        | (.[0].image) as $running
+        | map(select(.image != null and .image != $running)) | .[0].image // empty' <<<"$listing")"
     [[ -n "$image" ]] || die "$name has no earlier successful release to roll back to"
     printf '%s' "$image"
 }

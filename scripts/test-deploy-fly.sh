@@ -27,7 +27,8 @@ their calls and keep what they "created" in a temporary directory, and checks:
     environment that was never fully deployed deploys every app
   - production needs --yes without a terminal
   - a failed deploy stops the run; an unhealthy environment fails it
-  - rollback redeploys the previous images of web, worker and api
+  - rollback redeploys the previous images of web, worker and api, skipping
+    newer releases of the image already running (restarts, secrets deploys)
 
 Environment:
   KEEP_WORK=1  keep the temporary directory (calls, state, outputs) and print it
@@ -447,6 +448,11 @@ expect_output '"failed":["postgres"]'
 fresh rollback
 deploy "${STAGING[@]}"
 deploy "${STAGING[@]}"
+# What `fly secrets deploy` or a restart leaves: a newer release with the
+# image already running. Rolling back must skip it.
+for app in api worker web; do
+    cp "$FAKE_STATE/releases/$PREFIX-$app.2" "$FAKE_STATE/releases/$PREFIX-$app.3"
+done
 : >"$FAKE_LOG"
 deploy staging rollback --prefix "$PREFIX" --org "$ORG" --region ams
 expect_status 0

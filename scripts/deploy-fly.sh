@@ -49,6 +49,9 @@ Environment:
   FLY_API_TOKEN      used by flyctl when set (CI); otherwise run `fly auth login`
   VERIFY_ATTEMPTS    health check attempts after deploying (default 24)
   VERIFY_DELAY_SECS  seconds between attempts (default 5)
+  DATABASE_USER      the Managed Postgres user `fly mpg attach` gives an app
+                     that lacks DATABASE_URL (default: the cluster's own);
+                     how credentials are rotated (docs/RUNBOOK.md)
 
 Needs flyctl (fly or flyctl on PATH), jq and curl. Run from anywhere: it
 deploys from the repository root, the Docker build context of every image.
@@ -398,7 +401,9 @@ ensure_secrets() {
         DATABASE_URL)
             # Sets DATABASE_URL (the PgBouncer URL) on the app itself; flyctl
             # prints the URL, so its output is kept, not shown.
-            attached="$(change mpg attach "$POSTGRES_ID" --app "$app")" ||
+            local attach=(mpg attach "$POSTGRES_ID" --app "$app")
+            [[ -n "${DATABASE_USER:-}" ]] && attach+=(--username "$DATABASE_USER")
+            attached="$(change "${attach[@]}")" ||
                 die "attaching $DB_NAME to $app failed"
             ;;
         MIGRATION_DATABASE_URL)

@@ -142,7 +142,8 @@ case "$1 ${2:-}" in
         echo "Error: app $app already has DATABASE_URL set" >&2
         exit 1
     }
-    url="postgresql://fly-user:pg-password-123@pgbouncer.$3.flympg.net/fly-db"
+    user="$(flag --username "$@")"
+    url="postgresql://${user:-fly-user}:pg-password-123@pgbouncer.$3.flympg.net/fly-db"
     mkdir -p "$state/secrets/$app"
     printf '%s' "$url" >"$state/secrets/$app/DATABASE_URL"
     printf '\nPostgres cluster %s is being attached to %s\n' "$3" "$app"
@@ -444,6 +445,26 @@ deploy "${STAGING[@]}"
 expect_status 1
 expect_output "unhealthy after 2 attempts"
 expect_output '"failed":["postgres"]'
+
+# The runbook's rotation: a new Postgres user, the old URLs unset (staged),
+# then the script attaches the new user to both apps and deploys them.
+fresh rotate-database-user
+deploy "${STAGING[@]}"
+rm "$FAKE_STATE/secrets/$PREFIX-api/DATABASE_URL" "$FAKE_STATE/secrets/$PREFIX-api/MIGRATION_DATABASE_URL" \
+    "$FAKE_STATE/secrets/$PREFIX-worker/DATABASE_URL"
+: >"$FAKE_LOG"
+DATABASE_USER=beacon_2 deploy "${STAGING[@]}" --only api,worker
+expect_status 0
+expect_changes \
+    "mpg attach id-$PREFIX-db --app $PREFIX-api --username beacon_2" \
+    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL" \
+    "mpg attach id-$PREFIX-db --app $PREFIX-worker --username beacon_2" \
+    "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false" \
+    "deploy --config fly/fly.worker.toml --app $PREFIX-worker $DEPLOY_FLAGS --no-public-ips --ha=false"
+for secret_of in "$PREFIX-api DATABASE_URL" "$PREFIX-api MIGRATION_DATABASE_URL" "$PREFIX-worker DATABASE_URL"; do
+    # shellcheck disable=SC2086 # two words: the app and the secret
+    [[ "$(secret $secret_of)" == postgresql://beacon_2:* ]] || fail "$secret_of is not the new user's: $(secret $secret_of)"
+done
 
 fresh rollback
 deploy "${STAGING[@]}"

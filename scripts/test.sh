@@ -23,8 +23,11 @@ Runs every check, from any directory:
   7. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
   8. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
      Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
-  9. scripts/bench.sh --smoke --debug: every benchmark measurement, tiny, so
-     the harness cannot rot
+  9. scripts/compose-smoke.sh: the three images built and the compose stack
+     driven through its web port; where no engine can build (no Docker, no
+     registry), it says so and passes, and the CI workflow runs it for real;
+     then scripts/bench.sh --smoke --debug: every benchmark measurement,
+     tiny, so the harness cannot rot
  10. the Rust tests (cargo nextest when installed, else cargo test), against the
      real Postgres, Redis and NATS; each test creates its own database and
      drops it when it ends
@@ -119,6 +122,9 @@ run npm --prefix frontend run size
 
 step "End-to-end: nginx, two apis, a worker and Chromium"
 run bash scripts/e2e.sh
+
+step "Compose: the images and docker/docker-compose.yml through the web port (skipped where no engine builds)"
+run bash scripts/compose-smoke.sh
 
 step "Benchmark harness, smoke mode (numbers meaningless; proves it runs)" # example
 run bash scripts/bench.sh --smoke --debug # example

@@ -55,6 +55,10 @@ Options:
   --duration SECS  each wrk and pgbench run [BENCH_DURATION_SECS, 10]
   --checks N       checks for the worker throughput [BENCH_CHECKS, 5000]
   --samples N      check now -> SSE samples [BENCH_SSE_SAMPLES, 200]
+  --cpu-quota PCT  run the api and the worker each in a cgroup of its own
+                   limited to PCT % of one core [BENCH_CPU_QUOTA, none]:
+                   100 models a shared-cpu-1x VM bursting, 6.25 its
+                   baseline (root; cgroup v1 or v2)
   --dry-run        print the commands instead of running them (read-only
                    probes still run)
   -h, --help       show this help
@@ -63,6 +67,7 @@ Environment (defaults in brackets; flags win):
   BENCH_CONNECTIONS [64]  BENCH_DURATION_SECS [10]  BENCH_THREADS [2]
   BENCH_CHECKS [5000]  BENCH_WORKER_MONITORS [100]  BENCH_SSE_SAMPLES [200]
   BENCH_STARTUP_RUNS [5]  BENCH_IDLE_SECS [60]  BENCH_DIR [.artifacts/bench]
+  BENCH_CPU_QUOTA [none]
 EOF
 }
 
@@ -76,7 +81,7 @@ while (($# > 0)); do
         ;;
     --smoke) SMOKE=1 ;;
     --debug) PROFILE=debug ;;
-    --connections | --duration | --checks | --samples)
+    --connections | --duration | --checks | --samples | --cpu-quota)
         (($# >= 2)) || {
             echo "error: $1 needs a value" >&2
             exit 2
@@ -86,6 +91,7 @@ while (($# > 0)); do
         --duration) BENCH_DURATION_SECS=$2 ;;
         --checks) BENCH_CHECKS=$2 ;;
         --samples) BENCH_SSE_SAMPLES=$2 ;;
+        --cpu-quota) BENCH_CPU_QUOTA=$2 ;;
         esac
         shift
         ;;
@@ -118,6 +124,13 @@ readonly SSE_SAMPLES="${BENCH_SSE_SAMPLES:-200}"
 readonly STARTUP_RUNS="${BENCH_STARTUP_RUNS:-5}"
 readonly IDLE_SECS="${BENCH_IDLE_SECS:-60}"
 readonly LOGIN_BURST="${BENCH_LOGIN_BURST:-24}"
+readonly CPU_QUOTA="${BENCH_CPU_QUOTA:-}"
+if [[ -n "$CPU_QUOTA" ]]; then
+    if ! [[ "$CPU_QUOTA" =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+        ! awk -v q="$CPU_QUOTA" 'BEGIN { exit !(q >= 1 && q <= 100) }'; then
+        die "BENCH_CPU_QUOTA must be a percentage of one core between 1 and 100, got '$CPU_QUOTA'"
+    fi
+fi
 for setting in CONNECTIONS DURATION_SECS THREADS CHECKS WORKER_MONITORS SSE_SAMPLES STARTUP_RUNS IDLE_SECS LOGIN_BURST; do
     [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || die "BENCH_$setting must be a positive whole number, got '${!setting}'"
 done
@@ -183,6 +196,30 @@ start_process() {
     STARTED+=("$name")
 }
 
+# Moves NAME's process into a cgroup of its own limited to CPU_QUOTA % of
+# one core (a 100 ms period), as a Fly shared-cpu VM limits it; every thread
+# it starts later stays there.
+CGROUPS=()
+limit_cpu() {
+    local name=$1 pid=${PIDS[$1]:-} quota_us dir
+    [[ -n "$CPU_QUOTA" && -n "$pid" ]] || return 0
+    quota_us="$(awk -v q="$CPU_QUOTA" 'BEGIN { printf "%d", q * 1000 }')"
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        dir="/sys/fs/cgroup/beacon-bench-$$-$name"
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        mkdir -p "$dir"
+        echo "$quota_us 100000" >"$dir/cpu.max"
+    else
+        dir="/sys/fs/cgroup/cpu/beacon-bench-$$-$name"
+        mkdir -p "$dir"
+        echo 100000 >"$dir/cpu.cfs_period_us"
+        echo "$quota_us" >"$dir/cpu.cfs_quota_us"
+    fi
+    echo "$pid" >"$dir/cgroup.procs"
+    CGROUPS+=("$dir")
+    log "$name runs on $CPU_QUOTA % of one core ($dir)"
+}
+
 process_alive() {
     local stat
     stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
@@ -211,6 +248,9 @@ cleanup() {
     local status=$? i
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
         stop_process "${STARTED[i]}"
+    done
+    for i in "${CGROUPS[@]}"; do
+        rmdir "$i" 2>/dev/null || true
     done
     if ((DATABASE_CREATED)); then
         psql -h 127.0.0.1 -U postgres -X -q -c "DROP DATABASE IF EXISTS \"$DATABASE\" WITH (FORCE)" ||
@@ -558,7 +598,9 @@ write_meta() {
             smoke: ($smoke == 1), connections: $connections, duration_secs: $duration, wrk_threads: $threads,
             checks: $checks, worker_monitors: $worker_monitors, api_monitors: $api_monitors,
             sse_samples: $sse_samples, startup_runs: $startup_runs, idle_window_min_secs: $idle,
+            cpu_quota_percent: (if $quota == "" then null else ($quota | tonumber) end),
             wrk: $wrk, pgbench: $pgbench}}' \
+        --arg quota "$CPU_QUOTA" \
         --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" --arg commit "$commit" --arg profile "$PROFILE" \
         --arg cpu "${cpu:-unknown}" --argjson cores "$(nproc)" --argjson smoke "$SMOKE" \
         --argjson connections "$CONNECTIONS" --argjson duration "$DURATION_SECS" --argjson threads "$THREADS" \
@@ -610,7 +652,7 @@ write_results_md() {
         .meta as $m |
         "## Beacon benchmark, \($m.date)\(if $m.smoke then ", smoke run: these numbers mean nothing" else "" end)",
         "",
-        "Commit \($m.commit), \($m.profile) build, \($m.cores) cores (\($m.cpu)). wrk \($m.wrk) and pgbench \($m.pgbench): \($m.connections) connections for \($m.duration_secs) s each, \($m.wrk_threads) threads. MB and KB are 2^20 and 2^10 bytes. Reproduce with `scripts/bench.sh`.",
+        "Commit \($m.commit), \($m.profile) build, \($m.cores) cores (\($m.cpu)). wrk \($m.wrk) and pgbench \($m.pgbench): \($m.connections) connections for \($m.duration_secs) s each, \($m.wrk_threads) threads.\(if $m.cpu_quota_percent then " The api and the worker each ran in a cgroup limited to \($m.cpu_quota_percent) % of one core; the baselines ran unlimited." else "" end) MB and KB are 2^20 and 2^10 bytes. Reproduce with `scripts/bench.sh\(if $m.cpu_quota_percent then " --cpu-quota \($m.cpu_quota_percent)" else "" end)`.",
         "",
         "| measurement | Beacon | baseline, same run | Beacon / baseline | target | |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -706,6 +748,7 @@ step "Start: the baseline server and the api"
 start_process hello env PORT="$HELLO_PORT" "$EXAMPLES_DIR/bench_hello"
 wait_for_200 hello "$TARGET_URL"
 start_process api env "${API_ENV[@]}" PORT="$API_PORT" METRICS_PORT="$API_METRICS_PORT" "$API_BIN" serve
+is_dry_run || limit_cpu api
 wait_for_200 api "$API_URL/api/ready"
 measure "Idle RSS: api" measure_idle_rss api
 
@@ -716,6 +759,7 @@ measure "Login burst: $LOGIN_BURST at once, then the api's peak RSS" measure_log
 
 step "Start: the worker, and an idle one on a Redis of its own"
 start_process worker env "${WORKER_ENV[@]}" "$WORKER_BIN"
+is_dry_run || limit_cpu worker
 wait_for_200 worker "http://127.0.0.1:$WORKER_PORT/ready"
 measure "Idle RSS: worker" measure_idle_rss worker
 start_process worker-idle env "${IDLE_WORKER_ENV[@]}" "$WORKER_BIN"

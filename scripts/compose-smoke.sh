@@ -107,9 +107,9 @@ if ! is_dry_run; then
     if ! "${COMPOSE[@]}" build >"$ARTIFACTS/build.log" 2>&1; then
         # No registry, no base image: nothing here can build, which is not
         # this project's failure. Anything else is.
-        if grep -Eqi 'pull|registry|manifest|no such host|name resolution|dial tcp|i/o timeout|x509' "$ARTIFACTS/build.log"; then
-            skip "the engine cannot fetch the base images ($(grep -Ei 'pull|registry|manifest|no such host|name resolution|dial tcp|i/o timeout|x509' "$ARTIFACTS/build.log" | head -n 1))"
-        fi
+        unreachable="$(grep -Ei -m 1 'pull|registry|manifest|no such host|name resolution|dial tcp|i/o timeout|x509' \
+            "$ARTIFACTS/build.log" || true)"
+        [[ -z "$unreachable" ]] || skip "the engine cannot fetch the base images ($unreachable)"
         tail -n 40 "$ARTIFACTS/build.log" >&2
         die "building the images failed; the whole log is $ARTIFACTS/build.log"
     fi

@@ -189,29 +189,29 @@ ensure_services() {
     ensure_nats
 }
 
-# `cargo sqlx prepare --check` compares against what this exact version generates.
-ensure_sqlx_cli() {
-    local found
-    found="$(sqlx --version 2>/dev/null || true)"
-    if [[ "$found" == "sqlx-cli $SQLX_CLI_VERSION" ]]; then
+# Installs a pinned crate with `cargo install` unless that exact version is
+# there. Usage: ensure_cargo_tool CRATE VERSION "VERSION COMMAND" [INSTALL ARGS...]
+ensure_cargo_tool() {
+    local crate=$1 version=$2 probe=$3 found
+    shift 3
+    found="$($probe --version 2>/dev/null || true)"
+    if [[ "$found" == "$crate $version" ]]; then
         log "$found is installed"
         return 0
     fi
-    log "installing sqlx-cli $SQLX_CLI_VERSION (found: ${found:-none})"
-    run cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --locked \
+    log "installing $crate $version (found: ${found:-none})"
+    run cargo install "$crate" --version "$version" --locked "$@"
+}
+
+# `cargo sqlx prepare --check` compares against what this exact version generates.
+ensure_sqlx_cli() {
+    ensure_cargo_tool sqlx-cli "$SQLX_CLI_VERSION" sqlx \
         --no-default-features --features postgres,rustls,sqlx-toml
 }
 
 # The same version as the CI workflow's supply-chain job.
 ensure_cargo_deny() {
-    local found
-    found="$(cargo deny --version 2>/dev/null || true)"
-    if [[ "$found" == "cargo-deny $CARGO_DENY_VERSION" ]]; then
-        log "$found is installed"
-        return 0
-    fi
-    log "installing cargo-deny $CARGO_DENY_VERSION (found: ${found:-none})"
-    run cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+    ensure_cargo_tool cargo-deny "$CARGO_DENY_VERSION" "cargo deny"
 }
 
 # Linters come from PyPI into one project-local virtualenv, so no system Python is touched

@@ -102,11 +102,16 @@ impl Gate {
         }
     }
 
+    /// The addresses `email` has logged in from, newest last.
+    fn known_key(&self, email: &str) -> String {
+        format!("{}{email}", self.known_prefix)
+    }
+
     /// Counts a login attempt for `email` (normalized, at most 254
     /// characters) from `client`, or refuses it with 429.
     pub async fn login(&self, email: &str, client: ClientAddress) -> Result<Attempt, ApiError> {
         let address = client.limit_key();
-        let known_key = format!("{}{email}", self.known_prefix);
+        let known_key = self.known_key(email);
         let known: Option<f64> = redis::cmd("ZSCORE")
             .arg(&known_key)
             .arg(&address)
@@ -166,11 +171,8 @@ impl Gate {
         email: &str,
         client: ClientAddress,
     ) -> Result<(), ApiError> {
-        self.remember(
-            &format!("{}{email}", self.known_prefix),
-            &client.limit_key(),
-        )
-        .await
+        self.remember(&self.known_key(email), &client.limit_key())
+            .await
     }
 
     async fn remember(&self, known_key: &str, address: &str) -> Result<(), ApiError> {

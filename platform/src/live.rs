@@ -100,7 +100,7 @@ pub async fn publish(nats: &async_nats::Client, user_id: Uuid, event: &str, data
 /// a connection (two through nginx) and its snapshot costs queries, so one
 /// account must not be able to fill a machine.
 pub struct EventHub {
-    users: Mutex<Streams>,
+    streams: Mutex<Streams>,
     max_per_user: usize,
     max_total: usize,
 }
@@ -126,7 +126,7 @@ impl EventHub {
     /// At most `max_per_user` streams per user and `max_total` in all.
     pub fn new(max_per_user: usize, max_total: usize) -> Self {
         Self {
-            users: Mutex::default(),
+            streams: Mutex::default(),
             max_per_user,
             max_total,
         }
@@ -151,7 +151,7 @@ impl EventHub {
     /// A place for one more stream of the user's, or 429 when they hold
     /// their share already, 503 when the machine holds its share.
     pub fn subscribe(self: &Arc<Self>, user_id: Uuid) -> Result<Subscription, ApiError> {
-        let mut streams = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         let users_streams = streams
             .by_user
             .get(&user_id)
@@ -189,7 +189,7 @@ impl EventHub {
     }
 
     pub fn dispatch(&self, user_id: Uuid, event: LiveEvent) {
-        let streams = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = streams.by_user.get(&user_id) {
             // Err only when every receiver left in the meantime.
             let _ = sender.send(Arc::new(event));
@@ -198,7 +198,7 @@ impl EventHub {
 
     /// Users with at least one open stream on this machine.
     pub fn connected_users(&self) -> usize {
-        self.users
+        self.streams
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .by_user
@@ -211,7 +211,7 @@ impl Drop for Subscription {
         metrics::gauge!("sse_streams_open").decrement(1.0);
         let mut streams = self
             .hub
-            .users
+            .streams
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         streams.total = streams.total.saturating_sub(1);

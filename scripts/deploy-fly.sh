@@ -12,20 +12,26 @@ deploy (the default) creates whatever is missing in the Fly organisation, then
 deploys and verifies:
   1. apps <prefix>-nats, <prefix>-api, <prefix>-worker, <prefix>-web
      (matched by exact name)
-  2. Flycast private IPv6 addresses for -nats and -api: they never get public IPs
+  2. a Flycast private IPv6 address for -api: it never gets a public IP
+     (-nats needs none: clients reach its machines at <prefix>-nats.internal)
   3. Managed Postgres <prefix>-db, attached to -api and -worker (DATABASE_URL,
      through PgBouncer) and MIGRATION_DATABASE_URL on -api (its direct URL)
   4. Upstash Redis <prefix>-redis, eviction off (it holds the job queue)
-  5. secrets REDIS_URL, NATS_URL and JWT_SECRET (generated): set once, staged
-     for the deploy that follows, never printed
-  6. fly deploy, in order: nats, api (its release_command runs the
-     migrations; a failed migration stops here), worker, web
+  5. secrets, generated or looked up once, staged for the deploy that
+     follows, never printed: NATS_API_PASSWORD_<n>, NATS_WORKER_PASSWORD_<n>
+     and NATS_ROUTE_PASSWORD on -nats; NATS_URL (user api-<n> or worker-<n>
+     and its password), REDIS_URL and JWT_SECRET on the others. A client
+     without NATS_URL gets a new generation on both sides, and both apps
+     deploy; once the client runs on it, the older ones are removed from
+     -nats (docs/RUNBOOK.md: rotating the NATS passwords).
+  6. fly deploy, in order: nats (then scaled to 3 machines, a cluster), api
+     (its release_command runs the migrations; a failed migration stops
+     here), worker, web
   7. https://<prefix>-web.fly.dev/health and /api/ready must answer 200
 A second run finds everything and only deploys and verifies.
 
-rollback redeploys the previous successful image of web, worker and api (in
-that order) and verifies. NATS runs a pinned upstream image: to roll it back,
-revert fly/fly.nats.toml and deploy.
+rollback redeploys the previous successful image of web, worker, api and
+nats (in that order) and verifies.
 
 ENVIRONMENT is staging or production. Production asks for confirmation and
 deploys the public-facing apps with a spare machine each (fly deploy --ha),
@@ -65,6 +71,8 @@ readonly ALL_APPS=(nats api worker web)
 # apps' configuration from exactly these names and fails if one is missing.
 readonly API_SECRETS=(DATABASE_URL MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET)
 readonly WORKER_SECRETS=(DATABASE_URL REDIS_URL NATS_URL)
+# Machines in the NATS cluster: a majority survives the loss of one.
+readonly NATS_NODES=3
 # Managed Postgres plans (fly mpg create --plan): basic is 2 shared vCPUs and
 # 1 GB, starter 2 GB.
 readonly POSTGRES_PLAN_STAGING=basic
@@ -178,7 +186,8 @@ VERIFY_DELAY_SECS=${VERIFY_DELAY_SECS:-5}
 
 readonly DB_NAME="$PREFIX-db"
 readonly REDIS_NAME="$PREFIX-redis"
-readonly NATS_URL_VALUE="nats://$PREFIX-nats.flycast:4222"
+# Every started machine of the NATS app, from Fly's private DNS.
+readonly NATS_ADDRESS_VALUE="$PREFIX-nats.internal:4222"
 # Flycast reaches the api's http_service through Fly's proxy: port 80, plain HTTP.
 readonly API_UPSTREAM_VALUE="$PREFIX-api.flycast:80"
 readonly WEB_URL="https://$PREFIX-web.fly.dev"
@@ -193,6 +202,19 @@ is_selected() {
         [[ "$app" == "$1" ]] && return 0
     done
     return 1
+}
+
+# Adds an app to this run, keeping the deploy order.
+select_too() {
+    is_selected "$1" && return 0
+    local app selected=()
+    for app in "${ALL_APPS[@]}"; do
+        if is_selected "$app" || [[ "$app" == "$1" ]]; then
+            selected+=("$app")
+        fi
+    done
+    SELECTED=("${selected[@]}")
+    log "$(app_name "$1") is deployed too: its secrets changed"
 }
 
 config_of() {
@@ -261,6 +283,17 @@ load_existing_apps() {
 # Exact names only: prefix "beacon" must not find "beacon-api-old".
 app_exists() {
     grep -Fxq -- "$1" <<<"$EXISTING_APPS"
+}
+
+# How many machines an app has.
+machine_count() {
+    local app=$1 listing
+    app_exists "$app" || { echo 0; return 0; }
+    listing="$(ask machines list --app "$app" --json)" || {
+        ((OFFLINE == 1)) && { echo 0; return 0; }
+        die "cannot list the machines of $app"
+    }
+    jq 'length' <<<"$listing"
 }
 
 # Newline-separated names of the secrets an app has (staged or deployed).
@@ -423,7 +456,8 @@ ensure_secrets() {
             value="$(redis_url)"
             lines+=("REDIS_URL=$value")
             ;;
-        NATS_URL) lines+=("NATS_URL=$NATS_URL_VALUE") ;;
+        # Made with the NATS app's password, by ensure_nats_secrets.
+        NATS_URL) ;;
         JWT_SECRET)
             value="$(random_secret)"
             lines+=("JWT_SECRET=$value")
@@ -432,17 +466,97 @@ ensure_secrets() {
         esac
     done
     ((${#lines[@]} > 0)) || return 0
-    names_shown="$(printf '%s\n' "${lines[@]}" | cut -d= -f1 | tr '\n' ' ')"
+    stage_secrets "$app" "${lines[@]}"
+}
+
+# Stages NAME=VALUE lines on APP for its next deploy.
+stage_secrets() {
+    local app=$1 names_shown
+    shift
+    names_shown="$(printf '%s\n' "$@" | cut -d= -f1 | tr '\n' ' ')"
     log "$app: setting ${names_shown% } (values on stdin, not shown)"
     # The values travel through a pipe, never argv or a file. What the
     # command leaves unread (a dry run reads nothing) is drained, or printf
     # could die of SIGPIPE and fail the step under pipefail.
-    printf '%s\n' "${lines[@]}" | {
+    printf '%s\n' "$@" | (
         status=0
         change secrets import --stage --app "$app" || status=$?
         cat >/dev/null
         exit "$status"
-    }
+    )
+}
+
+# NATS_API_PASSWORD for api, NATS_WORKER_PASSWORD for worker.
+nats_password_name() {
+    printf 'NATS_%s_PASSWORD\n' "$(tr '[:lower:]' '[:upper:]' <<<"$1")"
+}
+
+# The generations of a NATS client's password on the NATS app
+# (NATS_API_PASSWORD_<n> for role api), oldest first, one number a line.
+nats_generations() {
+    secret_names "$(app_name nats)" | sed -nE "s/^$(nats_password_name "$1")_([0-9]+)$/\1/p" | sort -n
+}
+
+# Set when this run gives a running NATS cluster a new route password.
+NATS_ALL_AT_ONCE=0
+
+# Each NATS client password lives twice: on the NATS app, which checks it,
+# and inside NATS_URL of the app that uses it. Fly never gives a value back,
+# so a client without NATS_URL (a first deploy, or a rotation: the runbook
+# unsets it) gets a new generation on both sides, and both apps are deployed
+# in this run: nats first, which accepts the newest two generations, so
+# machines still on the old password keep signing in while the client rolls
+# onto the new one. The client's NATS_URL always names the newest.
+ensure_nats_secrets() {
+    local nats role app newest lines=()
+    nats="$(app_name nats)"
+    for role in api worker; do
+        app="$(app_name "$role")"
+        newest="$(nats_generations "$role" | tail -n 1)"
+        if [[ -n "$newest" ]] && grep -Fxq NATS_URL <<<"$(secret_names "$app")"; then
+            continue
+        fi
+        newest=$((${newest:-0} + 1))
+        local password
+        password="$(random_secret)"
+        lines+=("$(nats_password_name "$role")_$newest=$password")
+        stage_secrets "$app" "NATS_URL=nats://$role-$newest:$password@$NATS_ADDRESS_VALUE"
+        select_too nats
+        select_too "$role"
+    done
+    if ! grep -Fxq NATS_ROUTE_PASSWORD <<<"$(secret_names "$nats")"; then
+        lines+=("NATS_ROUTE_PASSWORD=$(random_secret)")
+        # Nodes with different route passwords cannot route to each other:
+        # a running cluster takes a new one all at once, not node by node.
+        (($(machine_count "$nats") > 0)) && NATS_ALL_AT_ONCE=1
+    fi
+    if ((${#lines[@]} == 0)); then
+        log "$nats has its secrets"
+        return 0
+    fi
+    stage_secrets "$nats" "${lines[@]}"
+    select_too nats
+}
+
+# After the clients deployed on their newest NATS password, the generations
+# before it are removed from the NATS app, and it is deployed once more to
+# forget them. Only for clients deployed in this run: a client that was not
+# may still run on an older one.
+retire_nats_generations() {
+    local nats role generation older=()
+    nats="$(app_name nats)"
+    for role in api worker; do
+        is_selected "$role" || continue
+        # Every generation but the newest (the last line).
+        while read -r generation; do
+            older+=("$(nats_password_name "$role")_$generation")
+        done < <(nats_generations "$role" | sed '$d')
+    done
+    ((${#older[@]} > 0)) || return 0
+    step "Retire old NATS passwords"
+    change secrets unset "${older[@]}" --stage --app "$nats" ||
+        die "removing ${older[*]} from $nats failed"
+    deploy_app nats
 }
 
 provision() {
@@ -465,17 +579,19 @@ provision() {
         ensure_app "$(app_name "$app")"
     done
 
-    if is_selected nats || is_selected api; then
-        step "Flycast addresses"
-        is_selected nats && ensure_private_ip "$(app_name nats)"
-        is_selected api && ensure_private_ip "$(app_name api)"
+    if is_selected api; then
+        step "Flycast address"
+        ensure_private_ip "$(app_name api)"
     fi
 
     if is_selected api || is_selected worker; then
         step "Postgres and Redis"
         ensure_postgres
         ensure_redis
+    fi
+    if is_selected nats || is_selected api || is_selected worker; then
         step "Secrets"
+        ensure_nats_secrets
         is_selected api && ensure_secrets "$(app_name api)" "${API_SECRETS[@]}"
         is_selected worker && ensure_secrets "$(app_name worker)" "${WORKER_SECRETS[@]}"
     fi
@@ -490,12 +606,31 @@ deploy_app() {
     step "Deploy $name"
     local args=(deploy --config "$(config_of "$app")" --app "$name" --primary-region "$REGION" --remote-only)
     case "$app" in
-    # One NATS server: two unclustered ones would split the subscribers.
-    nats) args+=(--no-public-ips --ha=false) ;;
+    # One machine first; ensure_nats_nodes makes it a cluster.
+    nats)
+        args+=(--no-public-ips --ha=false)
+        ((NATS_ALL_AT_ONCE == 1)) && args+=(--strategy immediate)
+        ;;
     api | worker) args+=(--no-public-ips --ha="$HA") ;;
     web) args+=(--ha="$HA" --env "API_UPSTREAM=$API_UPSTREAM_VALUE") ;;
     esac
     change "${args[@]}" || die "deploying $name failed (for the api this includes the migrations): see the output above and \`$FLY logs --app $name\`"
+    [[ "$app" == nats ]] && ensure_nats_nodes
+    return 0
+}
+
+# A first deploy makes one machine; the cluster needs NATS_NODES. Never
+# scales down: more nodes, or nodes in other regions, are the operator's.
+ensure_nats_nodes() {
+    local name count
+    name="$(app_name nats)"
+    count="$(machine_count "$name")"
+    if ((count >= NATS_NODES)); then
+        log "$name runs $count nodes"
+        return 0
+    fi
+    change scale count "$NATS_NODES" --app "$name" --region "$REGION" --yes ||
+        die "scaling $name to $NATS_NODES machines failed: see \`$FLY machines list --app $name\`"
 }
 
 # The previous successful release's image of an app.
@@ -587,16 +722,16 @@ main() {
     if [[ "$ACTION" == rollback ]]; then
         load_existing_apps
         local app
-        for app in web worker api; do
+        for app in web worker api nats; do
             is_selected "$app" && rollback_app "$app"
         done
-        is_selected nats && log "nats is not rolled back: revert fly/fly.nats.toml and deploy it"
     else
         provision
         local app
         for app in "${SELECTED[@]}"; do
             deploy_app "$app"
         done
+        retire_nats_generations
     fi
     if is_dry_run || app_exists "$PREFIX-web"; then
         verify

@@ -13,11 +13,14 @@ Brings the local stack up, from any directory:
   2. cargo build -p api -p worker (offline, from the committed .sqlx cache), and
      the dashboard (npm ci when its lock file changed, then npm run build)
   3. the database `beacon` exists (when DATABASE_URL is the default) and is migrated
-  4. `api serve` runs until /api/ready answers 200, logging to .artifacts/dev/api.log
-  5. `worker` runs until its /ready answers 200, logging to .artifacts/dev/worker.log;
+  4. a NATS server of its own on NATS_PORT, from docker/nats/beacon.conf (the
+     configuration Fly runs): the api and the worker sign in as their own
+     users, limited to their subjects, as in production
+  5. `api serve` runs until /api/ready answers 200, logging to .artifacts/dev/api.log
+  6. `worker` runs until its /ready answers 200, logging to .artifacts/dev/worker.log;
      locally it may check private addresses (ALLOW_PRIVATE_TARGETS=true), so a
      monitor can watch something on localhost
-  6. nginx on WEB_PORT, rendered from docker/nginx/default.conf.template (the
+  7. nginx on WEB_PORT, rendered from docker/nginx/default.conf.template (the
      config Fly runs), serving frontend/dist and proxying /api/ to the api
 
 Open the printed URL. Then it waits: Ctrl-C (or SIGTERM) stops everything gracefully and waits.
@@ -33,6 +36,7 @@ Environment (defaults in brackets):
   METRICS_PORT  api Prometheus port [9091]
   WORKER_PORT   worker /health, /ready, /metrics port [9092]
   WEB_PORT      the dashboard, through nginx [8000]
+  NATS_PORT     this stack's NATS [4223]; its monitoring port is NATS_PORT + 4000
   DATABASE_URL  [postgres://postgres@127.0.0.1:5432/beacon]
   Every other variable in the README's configuration table reaches both as is.
 EOF
@@ -70,6 +74,12 @@ WEB_PORT="${WEB_PORT:-8000}"
 export DATABASE_URL="${DATABASE_URL:-$DEFAULT_DATABASE_URL}"
 # Development only: lets local monitors watch localhost. Production refuses it.
 export ALLOW_PRIVATE_TARGETS="${ALLOW_PRIVATE_TARGETS:-true}"
+# Beside the machine's own NATS on 4222, which the tests use without users.
+NATS_PORT="${NATS_PORT:-4223}"
+readonly NATS_MONITOR_PORT=$((NATS_PORT + 4000))
+readonly NATS_CLUSTER_PORT=6222
+# Development passwords: this NATS listens on 127.0.0.1 only.
+readonly NATS_DEV_PASSWORDS=(NATS_API_PASSWORD_1=dev-api NATS_WORKER_PASSWORD_1=dev-worker NATS_ROUTE_PASSWORD=dev-route)
 
 readonly DEV_DIR=.artifacts/dev
 readonly READY_TIMEOUT_SECS=60
@@ -207,9 +217,14 @@ ensure_database() {
 
 # Every process of the local stack, in start order. Adding one is a start and a wait here.
 start_stack() {
-    start_process api "$API_BIN" serve
+    # A cluster of one: its route points at itself, which nats-server skips.
+    start_process nats env "${NATS_DEV_PASSWORDS[@]}" NATS_PEERS=127.0.0.1 NATS_CONFIG="$PWD/docker/nats/beacon.conf" \
+        sh "$PWD/docker/nats/entrypoint.sh" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
+        --cluster "nats://route:dev-route@127.0.0.1:$NATS_CLUSTER_PORT"
+    wait_for_ready nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz"
+    start_process api env NATS_URL="nats://api-1:dev-api@127.0.0.1:$NATS_PORT" "$API_BIN" serve
     wait_for_ready api "http://127.0.0.1:$PORT/api/ready"
-    start_process worker "$WORKER_BIN"
+    start_process worker env NATS_URL="nats://worker-1:dev-worker@127.0.0.1:$NATS_PORT" "$WORKER_BIN"
     wait_for_ready worker "http://127.0.0.1:$WORKER_PORT/ready"
     render_nginx "$PWD/$DEV_DIR/nginx" "$WEB_PORT" "127.0.0.1:$PORT" "$PWD/frontend/dist"
     start_process web "$(command -v nginx || echo /usr/sbin/nginx)" \
@@ -234,7 +249,8 @@ Beacon is up. Open the dashboard: http://localhost:$WEB_PORT
   ready     http://localhost:$PORT/api/ready
   OpenAPI   http://localhost:$PORT/api/openapi.json
   metrics   http://localhost:$METRICS_PORT/metrics (api), http://localhost:$WORKER_PORT/metrics (worker)
-  logs      $(log_file api), $(log_file worker), $DEV_DIR/nginx/logs/
+  NATS      nats://127.0.0.1:$NATS_PORT (users api-1 and worker-1), monitoring http://localhost:$NATS_MONITOR_PORT
+  logs      $(log_file api), $(log_file worker), $(log_file nats), $DEV_DIR/nginx/logs/
 EOF
 }
 
@@ -271,7 +287,7 @@ fi
 if [[ "$MODE" == detach ]]; then
     KEEP_RUNNING=1
     echo
-    echo "api, worker and web run in the background; stop them with scripts/dev.sh --stop"
+    echo "nats, api, worker and web run in the background; stop them with scripts/dev.sh --stop"
     exit 0
 fi
 

@@ -16,7 +16,8 @@ Runs, from any directory:
      on docker/docker-compose.yml
   4. taplo on every TOML file (Cargo manifests, deny.toml, fly/*.toml): valid, and
      formatted as taplo would, arrays left as written
-  5. shellcheck on docker/nginx/*.sh (scripts/test.sh checks scripts/)
+  5. shellcheck on docker/nginx/*.sh and docker/nats/*.sh (scripts/test.sh
+     checks scripts/)
 Every check runs; the exit status is 1 if any failed.
 
 The linters are pinned PyPI packages, installed once into .tools/venv (no
@@ -92,7 +93,7 @@ check "taplo fmt" env RUST_LOG=warn "$BIN/taplo" fmt --check \
     --option array_auto_expand=false --option array_auto_collapse=false "${TOML_FILES[@]}"
 
 step "Scripts in the images"
-check shellcheck "$BIN/shellcheck" docker/nginx/*.sh docker/nginx/*.envsh
+check shellcheck "$BIN/shellcheck" docker/nginx/*.sh docker/nginx/*.envsh docker/nats/*.sh
 
 if ((${#FAILED[@]} > 0)); then
     die "lint failed: ${FAILED[*]}"

@@ -16,8 +16,14 @@ their calls and keep what they "created" in a temporary directory, and checks:
   - a second deploy creates nothing (it only deploys and verifies)
   - secret values never appear in the output, although the fake prints them
     where flyctl does (mpg create, redis create, mpg attach);
-    MIGRATION_DATABASE_URL is the direct (non-PgBouncer) URL; JWT_SECRET is
-    64 random hex characters
+    MIGRATION_DATABASE_URL is the direct (non-PgBouncer) URL; JWT_SECRET and
+    the NATS passwords are 64 random hex characters, and each client's
+    NATS_URL carries its NATS user and the password the NATS app has for it
+  - the runbook's NATS password rotation: a client without NATS_URL gets a
+    new generation on both sides; NATS, then the client, are deployed; then
+    the older generation is removed from NATS, which is deployed again; a
+    new route password restarts a running cluster all at once
+  - NATS is deployed as one machine, then scaled to a cluster of three once
   - every question flyctl would ask is answered by a flag: the fake fails
     a question without a terminal, as flyctl does (redis create: eviction,
     ProdPack)
@@ -27,7 +33,7 @@ their calls and keep what they "created" in a temporary directory, and checks:
     environment that was never fully deployed deploys every app
   - production needs --yes without a terminal
   - a failed deploy stops the run; an unhealthy environment fails it
-  - rollback redeploys the previous images of web, worker and api, skipping
+  - rollback redeploys the previous images of web, worker, api and nats, skipping
     newer releases of the image already running (restarts, secrets deploys)
 
 Environment:
@@ -107,8 +113,22 @@ case "$1 ${2:-}" in
     mkdir -p "$state/ips/$app"
     touch "$state/ips/$app/private_v6"
     ;;
+"machines list")
+    count="$(cat "$state/machines/$app" 2>/dev/null || echo 0)"
+    jq -n --argjson n "$count" '[range($n) | {id: ("m" + tostring), state: "started", region: "ams"}]'
+    ;;
+"scale count")
+    mkdir -p "$state/machines"
+    printf '%s' "$3" >"$state/machines/$app"
+    ;;
 "secrets list")
     names_in "$state/secrets/$app" | jq -R '{Name: ., Digest: "abc123"}' | jq -s .
+    ;;
+"secrets unset")
+    for name in "$@"; do
+        [[ "$name" == --* || "$name" == "$app" || "$name" == secrets || "$name" == unset ]] && continue
+        rm -f "$state/secrets/$app/$name"
+    done
     ;;
 "secrets import")
     mkdir -p "$state/secrets/$app"
@@ -181,6 +201,11 @@ case "$1 ${2:-}" in
     image="$(flag --image "$@")"
     version=$(($(names_in "$state/releases" | grep -c "^$app\." || true) + 1))
     printf '%s' "${image:-registry.fly.io/$app:deployment-$version}" >"$state/releases/$app.$version"
+    # A first deploy makes one machine, or two with --ha=true.
+    if [[ ! -e "$state/machines/$app" ]]; then
+        mkdir -p "$state/machines"
+        if [[ "$*" == *"--ha=true"* ]]; then echo 2; else echo 1; fi >"$state/machines/$app"
+    fi
     ;;
 "releases "*)
     for file in "$state/releases/$app".*; do
@@ -255,7 +280,7 @@ deploy() {
 
 # The calls that change something, in order (look-ups and curl left out).
 changes() {
-    grep -Ev '^(auth whoami|apps list|ips list|secrets list|mpg list|redis list|redis status|releases|curl) ?' "$FAKE_LOG" || true
+    grep -Ev '^(auth whoami|apps list|ips list|secrets list|machines list|mpg list|redis list|redis status|releases|curl) ?' "$FAKE_LOG" || true
 }
 
 expect_status() {
@@ -293,15 +318,18 @@ readonly FIRST_DEPLOY=(
     "apps create $PREFIX-api --org $ORG"
     "apps create $PREFIX-worker --org $ORG"
     "apps create $PREFIX-web --org $ORG"
-    "ips allocate-v6 --private --app $PREFIX-nats"
     "ips allocate-v6 --private --app $PREFIX-api"
     "mpg create --name $PREFIX-db --org $ORG --region ams --plan basic"
     "redis create --name $PREFIX-redis --org $ORG --region ams --no-replicas --disable-eviction --enable-prodpack=false"
+    "secrets import --stage --app $PREFIX-api <<< NATS_URL"
+    "secrets import --stage --app $PREFIX-worker <<< NATS_URL"
+    "secrets import --stage --app $PREFIX-nats <<< NATS_API_PASSWORD_1 NATS_WORKER_PASSWORD_1 NATS_ROUTE_PASSWORD"
     "mpg attach id-$PREFIX-db --app $PREFIX-api"
-    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET"
+    "secrets import --stage --app $PREFIX-api <<< MIGRATION_DATABASE_URL REDIS_URL JWT_SECRET"
     "mpg attach id-$PREFIX-db --app $PREFIX-worker"
-    "secrets import --stage --app $PREFIX-worker <<< REDIS_URL NATS_URL"
+    "secrets import --stage --app $PREFIX-worker <<< REDIS_URL"
     "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false"
+    "scale count 3 --app $PREFIX-nats --region ams --yes"
     "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false"
     "deploy --config fly/fly.worker.toml --app $PREFIX-worker $DEPLOY_FLAGS --no-public-ips --ha=false"
     "deploy --config fly/fly.frontend.toml --app $PREFIX-web $DEPLOY_FLAGS --ha=false --env API_UPSTREAM=$PREFIX-api.flycast:80"
@@ -324,12 +352,23 @@ grep -Fxq "curl https://$PREFIX-web.fly.dev/health" "$FAKE_LOG" || fail "did not
 grep -Fxq "curl https://$PREFIX-web.fly.dev/api/ready" "$FAKE_LOG" || fail "did not check /api/ready"
 [[ "$(secret "$PREFIX-api" MIGRATION_DATABASE_URL)" == "postgresql://fly-user:pg-password-123@direct.id-$PREFIX-db.flympg.net/fly-db" ]] ||
     fail "MIGRATION_DATABASE_URL is not the direct URL: $(secret "$PREFIX-api" MIGRATION_DATABASE_URL)"
-[[ "$(secret "$PREFIX-api" NATS_URL)" == "nats://$PREFIX-nats.flycast:4222" ]] || fail "NATS_URL is wrong"
+nats_passwords=()
+for role in api worker; do
+    name="NATS_$(tr '[:lower:]' '[:upper:]' <<<"$role")_PASSWORD_1"
+    password="$(secret "$PREFIX-nats" "$name")"
+    [[ "$password" =~ ^[0-9a-f]{64}$ ]] || fail "$name is not 64 hex characters"
+    [[ "$(secret "$PREFIX-$role" NATS_URL)" == "nats://$role-1:$password@$PREFIX-nats.internal:4222" ]] ||
+        fail "NATS_URL of $role is not its NATS user and password at $PREFIX-nats.internal"
+    nats_passwords+=("$password")
+done
+[[ "${nats_passwords[0]}" != "${nats_passwords[1]}" ]] || fail "api and worker share a NATS password"
+route_password="$(secret "$PREFIX-nats" NATS_ROUTE_PASSWORD)"
+[[ "$route_password" =~ ^[0-9a-f]{64}$ ]] || fail "NATS_ROUTE_PASSWORD is not 64 hex characters"
 [[ "$(secret "$PREFIX-worker" REDIS_URL)" == "redis://default:redis-password-456@fly-$PREFIX-redis.upstash.io:6379" ]] ||
     fail "REDIS_URL is not the one fly redis status shows"
 jwt="$(secret "$PREFIX-api" JWT_SECRET)"
 [[ "$jwt" =~ ^[0-9a-f]{64}$ ]] || fail "JWT_SECRET is not 64 hex characters"
-for value in pg-password-123 redis-password-456 "$jwt"; do
+for value in pg-password-123 redis-password-456 "$jwt" "${nats_passwords[@]}" "$route_password"; do
     if grep -Fq -- "$value" "$OUT"; then fail "a secret value reached the output"; fi
 done
 # Same organisation again: everything exists now.
@@ -338,6 +377,48 @@ deploy "${STAGING[@]}"
 expect_status 0
 expect_changes "${REDEPLOY[@]}"
 [[ "$(secret "$PREFIX-api" JWT_SECRET)" == "$jwt" ]] || fail "JWT_SECRET was generated again"
+[[ "$(secret "$PREFIX-nats" NATS_API_PASSWORD_1)" == "${nats_passwords[0]}" ]] || fail "a NATS password was generated again"
+
+# The runbook's rotation of the worker's NATS password: its NATS_URL unset
+# (staged), then a deploy, even of only the api, makes generation 2, deploys
+# NATS (accepting 1 and 2) and the worker on 2, then forgets 1.
+fresh rotate-nats-password
+deploy "${STAGING[@]}"
+api_url="$(secret "$PREFIX-api" NATS_URL)"
+rm "$FAKE_STATE/secrets/$PREFIX-worker/NATS_URL"
+: >"$FAKE_LOG"
+deploy "${STAGING[@]}" --only api
+expect_status 0
+expect_changes \
+    "secrets import --stage --app $PREFIX-worker <<< NATS_URL" \
+    "secrets import --stage --app $PREFIX-nats <<< NATS_WORKER_PASSWORD_2" \
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false" \
+    "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=false" \
+    "deploy --config fly/fly.worker.toml --app $PREFIX-worker $DEPLOY_FLAGS --no-public-ips --ha=false" \
+    "secrets unset NATS_WORKER_PASSWORD_1 --stage --app $PREFIX-nats" \
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false"
+new_password="$(secret "$PREFIX-nats" NATS_WORKER_PASSWORD_2)"
+[[ "$new_password" =~ ^[0-9a-f]{64}$ ]] || fail "no new generation of the worker's NATS password"
+[[ "$(secret "$PREFIX-worker" NATS_URL)" == "nats://worker-2:$new_password@$PREFIX-nats.internal:4222" ]] ||
+    fail "the worker's NATS_URL does not name generation 2"
+[[ -z "$(secret "$PREFIX-nats" NATS_WORKER_PASSWORD_1)" ]] || fail "generation 1 was not removed after the worker moved"
+[[ "$(secret "$PREFIX-api" NATS_URL)" == "$api_url" ]] || fail "the api's NATS password was touched"
+grep -Fq -- "$new_password" "$OUT" && fail "the new NATS password reached the output"
+
+# A new route password cannot roll: old and new nodes would not route to
+# each other. A running cluster restarts all at once.
+fresh rotate-nats-route-password
+deploy "${STAGING[@]}"
+old_route="$(secret "$PREFIX-nats" NATS_ROUTE_PASSWORD)"
+rm "$FAKE_STATE/secrets/$PREFIX-nats/NATS_ROUTE_PASSWORD"
+: >"$FAKE_LOG"
+deploy "${STAGING[@]}" --only nats
+expect_status 0
+expect_changes \
+    "secrets import --stage --app $PREFIX-nats <<< NATS_ROUTE_PASSWORD" \
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false --strategy immediate"
+[[ "$(secret "$PREFIX-nats" NATS_ROUTE_PASSWORD)" =~ ^[0-9a-f]{64}$ && "$(secret "$PREFIX-nats" NATS_ROUTE_PASSWORD)" != "$old_route" ]] ||
+    fail "no new route password"
 
 fresh dry-run
 deploy "${STAGING[@]}" --dry-run
@@ -428,7 +509,8 @@ deploy production --prefix "$PREFIX" --org "$ORG" --yes
 expect_status 0
 changes | grep -Fxq "mpg create --name $PREFIX-db --org $ORG --region ams --plan starter" || fail "production does not use the starter plan"
 changes | grep -Fxq "deploy --config fly/fly.api.toml --app $PREFIX-api $DEPLOY_FLAGS --no-public-ips --ha=true" || fail "production api is not deployed with --ha=true"
-changes | grep -Fxq "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false" || fail "production NATS is not a single machine"
+changes | grep -Fxq "deploy --config fly/fly.nats.toml --app $PREFIX-nats $DEPLOY_FLAGS --no-public-ips --ha=false" || fail "production NATS does not start from one machine"
+changes | grep -Fxq "scale count 3 --app $PREFIX-nats --region ams --yes" || fail "production NATS is not scaled to a cluster"
 
 fresh failed-deploy-stops
 mkdir -p "$FAKE_STATE"
@@ -471,7 +553,7 @@ deploy "${STAGING[@]}"
 deploy "${STAGING[@]}"
 # What `fly secrets deploy` or a restart leaves: a newer release with the
 # image already running. Rolling back must skip it.
-for app in api worker web; do
+for app in nats api worker web; do
     cp "$FAKE_STATE/releases/$PREFIX-$app.2" "$FAKE_STATE/releases/$PREFIX-$app.3"
 done
 : >"$FAKE_LOG"
@@ -480,8 +562,8 @@ expect_status 0
 expect_changes \
     "deploy --config fly/fly.frontend.toml --app $PREFIX-web --image registry.fly.io/$PREFIX-web:deployment-1 --env API_UPSTREAM=$PREFIX-api.flycast:80" \
     "deploy --config fly/fly.worker.toml --app $PREFIX-worker --image registry.fly.io/$PREFIX-worker:deployment-1" \
-    "deploy --config fly/fly.api.toml --app $PREFIX-api --image registry.fly.io/$PREFIX-api:deployment-1"
-expect_output "nats is not rolled back"
+    "deploy --config fly/fly.api.toml --app $PREFIX-api --image registry.fly.io/$PREFIX-api:deployment-1" \
+    "deploy --config fly/fly.nats.toml --app $PREFIX-nats --image registry.fly.io/$PREFIX-nats:deployment-1"
 
 fresh rollback-without-history
 deploy "${STAGING[@]}"

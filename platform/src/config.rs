@@ -561,7 +561,10 @@ impl PlatformConfig {
                 .var("REDIS_URL", "Redis: job queues and rate limits")
                 .url(&["redis", "rediss"], DEV_REDIS_URL, app_env)?,
             nats_url: env
-                .var("NATS_URL", "NATS: live events and worker wake-ups")
+                .var(
+                    "NATS_URL",
+                    "NATS: live events and worker wake-ups; `nats://<user>:<password>@host:4222` signs in, and a host behind which every node of a cluster answers is resolved again on each reconnect",
+                )
                 .url(&["nats", "tls"], DEV_NATS_URL, app_env)?,
             queue_prefix: queue_prefix(env)?,
             shutdown_timeout: env

@@ -11,12 +11,16 @@
 //!
 //! Core NATS is at-most-once: a stream must start with a snapshot of what the
 //! events describe, and a browser that reconnects (EventSource does so by
-//! itself) gets a fresh one.
+//! itself) gets a fresh one. When this machine's NATS connection drops and
+//! comes back (its node restarted, say), whatever was published meanwhile
+//! never arrives; so every stream here is then ended, and each browser
+//! reconnects to a fresh snapshot instead of showing a dashboard that
+//! silently missed a change.
 
 use std::{
     collections::HashMap,
     convert::Infallible,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering},
     time::Duration,
 };
 
@@ -81,6 +85,14 @@ impl LiveEvent {
     }
 }
 
+/// What a stream's channel carries: an event, or the word to end the stream
+/// so the browser re-syncs.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(Arc<LiveEvent>),
+    Resync,
+}
+
 /// Publishes on the user's subject. At-most-once, like all of core NATS:
 /// a browser that misses an event re-syncs when its stream reconnects, so a
 /// failure is logged and not retried.
@@ -107,7 +119,7 @@ pub struct EventHub {
 
 #[derive(Default)]
 struct Streams {
-    by_user: HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>,
+    by_user: HashMap<Uuid, broadcast::Sender<Delivery>>,
     total: usize,
 }
 
@@ -119,7 +131,7 @@ const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub struct Subscription {
     hub: Arc<EventHub>,
     user_id: Uuid,
-    pub receiver: broadcast::Receiver<Arc<LiveEvent>>,
+    pub receiver: broadcast::Receiver<Delivery>,
 }
 
 impl EventHub {
@@ -192,8 +204,18 @@ impl EventHub {
         let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = streams.by_user.get(&user_id) {
             // Err only when every receiver left in the meantime.
-            let _ = sender.send(Arc::new(event));
+            let _ = sender.send(Delivery::Event(Arc::new(event)));
         }
+    }
+
+    /// Ends every open stream here once it has sent what it holds; each
+    /// browser reconnects and starts again from a snapshot. How many ended.
+    pub fn resync_all(&self) -> usize {
+        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        for sender in streams.by_user.values() {
+            let _ = sender.send(Delivery::Resync);
+        }
+        streams.total
     }
 
     /// Users with at least one open stream on this machine.
@@ -226,9 +248,15 @@ impl Drop for Subscription {
     }
 }
 
+/// How often the forwarder looks whether the NATS connection was re-made.
+/// async-nats counts connections; a second's delay before the re-sync is
+/// nothing beside the reconnect itself.
+const RECONNECT_CHECK: Duration = Duration::from_secs(1);
+
 /// Forwards every user event from NATS to the hub until the client closes.
 /// The subscription is made at once and survives reconnects (async-nats
-/// resubscribes), so it works while NATS is still coming up.
+/// resubscribes), so it works while NATS is still coming up. After a
+/// reconnect, every open stream is re-synced (see the module's comment).
 pub async fn forward_from_nats(nats: async_nats::Client, hub: Arc<EventHub>) {
     let mut subscriber = match nats.subscribe(all_users_subject()).await {
         Ok(subscriber) => subscriber,
@@ -237,14 +265,33 @@ pub async fn forward_from_nats(nats: async_nats::Client, hub: Arc<EventHub>) {
             return;
         }
     };
-    while let Some(message) = subscriber.next().await {
-        let Some(user_id) = user_of_subject(&message.subject) else {
-            tracing::warn!(subject = %message.subject, "event on an unexpected subject");
-            continue;
-        };
-        match serde_json::from_slice::<LiveEvent>(&message.payload) {
-            Ok(event) => hub.dispatch(user_id, event),
-            Err(e) => tracing::warn!(error = %e, "undecodable live event dropped"),
+    let statistics = nats.statistics();
+    let mut connects = statistics.connects.load(Ordering::Relaxed);
+    let mut check = tokio::time::interval(RECONNECT_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = subscriber.next() => {
+                let Some(message) = message else { break };
+                let Some(user_id) = user_of_subject(&message.subject) else {
+                    tracing::warn!(subject = %message.subject, "event on an unexpected subject");
+                    continue;
+                };
+                match serde_json::from_slice::<LiveEvent>(&message.payload) {
+                    Ok(event) => hub.dispatch(user_id, event),
+                    Err(e) => tracing::warn!(error = %e, "undecodable live event dropped"),
+                }
+            }
+            _ = check.tick() => {
+                let now = statistics.connects.load(Ordering::Relaxed);
+                // The first connection is not a reconnect; one that came and
+                // went between two looks still is.
+                if now > connects.max(1) {
+                    let ended = hub.resync_all();
+                    tracing::info!(streams = ended, "NATS reconnected; open event streams re-sync");
+                }
+                connects = now;
+            }
         }
     }
 }
@@ -261,8 +308,8 @@ pub struct StreamEnds {
 
 /// A Server-Sent Event response: `first` (the snapshot), then every event
 /// for the subscription's user, with keep-alive comments. It ends as `ends`
-/// says, and when the stream falls behind (so the browser reconnects and
-/// re-syncs).
+/// says, and when the stream falls behind or the hub asks for a re-sync (so
+/// the browser reconnects and re-syncs).
 ///
 /// Subscribe before reading the snapshot, so nothing that lands in between is
 /// lost (at worst it arrives twice).
@@ -273,8 +320,8 @@ pub fn event_stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let updates = stream::unfold(subscription, |mut subscription| async move {
         match subscription.receiver.recv().await {
-            Ok(event) => Some((Ok(event.to_sse()), subscription)),
-            Err(RecvError::Lagged(_) | RecvError::Closed) => None,
+            Ok(Delivery::Event(event)) => Some((Ok(event.to_sse()), subscription)),
+            Ok(Delivery::Resync) | Err(RecvError::Lagged(_) | RecvError::Closed) => None,
         }
     });
     let session_left = (ends.session_ends - Utc::now())
@@ -326,8 +373,33 @@ mod tests {
         let mut ada_stream = hub.subscribe(ada).expect("room");
         let mut bob_stream = hub.subscribe(bob).expect("room");
         hub.dispatch(ada, event("check"));
-        assert!(ada_stream.receiver.try_recv().is_ok());
+        assert!(matches!(
+            ada_stream.receiver.try_recv(),
+            Ok(Delivery::Event(_))
+        ));
         assert!(bob_stream.receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_resync_reaches_every_stream_after_what_it_holds() {
+        let hub = Arc::new(EventHub::new(5, 100));
+        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut ada_stream = hub.subscribe(ada).expect("room");
+        let mut bob_stream = hub.subscribe(bob).expect("room");
+        hub.dispatch(ada, event("check"));
+        assert_eq!(hub.resync_all(), 2);
+        assert!(matches!(
+            ada_stream.receiver.try_recv(),
+            Ok(Delivery::Event(_))
+        ));
+        assert!(matches!(
+            ada_stream.receiver.try_recv(),
+            Ok(Delivery::Resync)
+        ));
+        assert!(matches!(
+            bob_stream.receiver.try_recv(),
+            Ok(Delivery::Resync)
+        ));
     }
 
     #[test]

@@ -18,6 +18,9 @@ use uuid::Uuid;
 
 use crate::config::Env;
 
+mod nats;
+pub use nats::NatsCluster;
+
 /// The server test databases are created on (trust auth on these machines).
 pub fn postgres_base_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
@@ -219,6 +222,17 @@ impl Drop for PrivateRedis {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `future` on a multi-threaded runtime made now, for plain `#[test]`s
+/// that set up something its threads must inherit first (a
+/// [`NatsCluster`]'s names).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+        .block_on(future)
 }
 
 /// Polls until `check` holds, or fails the test after `within`.

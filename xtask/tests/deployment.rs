@@ -165,11 +165,20 @@ fn sample_secret(name: &str) -> String {
         "DATABASE_URL" => "postgresql://fly-user:pw@pgbouncer.c1.flympg.net/fly-db".into(),
         "MIGRATION_DATABASE_URL" => "postgresql://fly-user:pw@direct.c1.flympg.net/fly-db".into(),
         "REDIS_URL" => "redis://default:pw@fly-beacon-redis.upstash.io:6379".into(),
-        "NATS_URL" => deploy_script_value("NATS_URL_VALUE").replace("$PREFIX", "beacon"),
+        "NATS_URL" => sample_nats_url("api"),
         // What `openssl rand -hex 32` prints, as the deploy script does.
         "JWT_SECRET" => "8c1d0f5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d".into(),
         other => panic!("scripts/deploy-fly.sh sets {other}: give it a sample value here"),
     }
+}
+
+/// NATS_URL as the deploy script builds it for `service` (api or worker):
+/// its user of password generation 1.
+fn sample_nats_url(service: &str) -> String {
+    let address = deploy_script_value("NATS_ADDRESS_VALUE").replace("$PREFIX", "beacon");
+    format!(
+        "nats://{service}-1:5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d8c1d0f@{address}"
+    )
 }
 
 /// What a machine of `app` sees: fly.toml `[env]` plus the secrets the
@@ -688,54 +697,88 @@ fn compose_nginx_finds_its_dns_server_under_docker_and_podman() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("NGINX_RESOLVER"));
 }
 
+/// `docker/nats/beacon.conf`'s value for a top-level or nested key, as
+/// written (`listen: "[::]:4222"` gives `[::]:4222`); the first match.
+fn nats_conf_value(key: &str) -> String {
+    let conf = read("docker/nats/beacon.conf");
+    let prefix = format!("{key}:");
+    conf.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("docker/nats/beacon.conf has no `{key}:`"))
+}
+
 #[test]
-fn nats_is_one_private_server_on_the_port_the_apps_use() {
+fn nats_is_a_private_cluster_on_the_ports_the_apps_use() {
     let nats = fly_toml("nats");
-    let command = words(get_str(&nats, "processes.app"));
+    // Every listener on [::]: Fly's private network is IPv6 only. The
+    // first `listen:` is the clients', the second the cluster's.
+    let conf = read("docker/nats/beacon.conf");
+    let listens: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("listen:"))
+        .map(|v| v.trim().trim_matches('"'))
+        .collect();
+    assert_eq!(listens, ["[::]:4222", "[::]:6222"], "clients, then routes");
+    assert_eq!(nats_conf_value("http"), "[::]:8222");
     assert!(
-        command.windows(2).any(|w| w == ["-a", "::"]),
-        "nats must listen on :: (IPv6 and IPv4)"
-    );
-    assert!(command.windows(2).any(|w| w == ["-p", "4222"]));
-
-    let services = get(&nats, "services").as_array().expect("[[services]]");
-    assert_eq!(services.len(), 1);
-    let service = services[0].as_table().expect("a service");
-    assert_eq!(get_port(service, "internal_port"), 4222);
-    let ports = get(service, "ports")
-        .as_array()
-        .expect("[[services.ports]]");
-    assert!(
-        ports
-            .iter()
-            .all(|p| p.get("port").and_then(Toml::as_integer) == Some(4222))
-    );
-    assert!(
-        ports.iter().all(|p| p.get("handlers").is_none()),
-        "NATS is raw TCP: no handlers"
+        read("docker/nats/entrypoint.sh").contains(":6222\""),
+        "the route URL names the cluster port"
     );
 
-    let nats_url = url::Url::parse(&sample_secret("NATS_URL")).expect("NATS_URL is a URL");
+    // Nothing goes through Fly's proxy: no services, so no public or
+    // Flycast port and no auto-stop; clients dial <prefix>-nats.internal.
     assert!(
-        nats_url
-            .host_str()
-            .is_some_and(|h| h.ends_with("-nats.flycast"))
+        nats.get("services").is_none() && nats.get("http_service").is_none(),
+        "NATS takes no traffic through Fly's proxy"
     );
-    assert_eq!(nats_url.port(), Some(4222));
+    for user in ["api", "worker"] {
+        let url = url::Url::parse(&sample_nats_url(user)).expect("NATS_URL is a URL");
+        assert!(
+            url.host_str()
+                .is_some_and(|h| h.ends_with("-nats.internal"))
+        );
+        assert_eq!(url.port(), Some(4222));
+        assert_eq!(
+            url.username(),
+            format!("{user}-1"),
+            "each service has its own NATS user"
+        );
+    }
 
-    let monitor = command
-        .windows(2)
-        .find(|w| w[0] == "-m")
-        .map(|w| w[1].parse::<u16>().expect("a port"))
-        .expect("-m: the monitoring port for /healthz");
-    assert_eq!(get_port(&nats, "checks.healthz.port"), monitor);
-    assert_pinned(get_str(&nats, "build.image"));
+    // The health check is nats-server's own, on its monitoring port.
+    assert_eq!(get_port(&nats, "checks.healthz.port"), 8222);
+    assert_eq!(get_str(&nats, "checks.healthz.path"), "/healthz");
+
+    // Node by node, and each node leaves in lame duck mode (SIGUSR2) before
+    // Fly kills it.
+    assert_eq!(get_str(&nats, "deploy.strategy"), "rolling");
+    assert_eq!(get(&nats, "deploy.max_unavailable").as_integer(), Some(1));
+    assert_eq!(get_str(&nats, "kill_signal"), "SIGUSR2");
+    let lame_duck = compose_duration(&nats_conf_value("lame_duck_duration"))
+        + compose_duration(&nats_conf_value("lame_duck_grace_period"));
+    assert!(
+        duration(get(&nats, "kill_timeout")) > lame_duck,
+        "kill_timeout must outlast lame duck mode ({lame_duck:?})"
+    );
+
+    // The official image, pinned, run as a user without privileges.
+    let dockerfile = Dockerfile::read("docker/Dockerfile.nats");
+    let images = dockerfile.images();
+    assert_eq!(images.len(), 1);
+    assert!(images[0].starts_with("nats:"));
+    assert_pinned(&images[0]);
+    assert_eq!(dockerfile.with("USER"), ["65534:65534"], "alpine's nobody");
+
+    // The users may use exactly the subjects the services use.
+    assert!(conf.contains(&format!("\"{}\"", platform::live::all_users_subject())));
 }
 
 #[test]
 fn every_fly_toml_builds_from_files_that_exist() {
     let fly_dir = repo_root().join("fly");
-    for app in ["api", "worker", "frontend"] {
+    for app in ["api", "worker", "frontend", "nats"] {
         let fly = fly_toml(app);
         // flyctl resolves these against the fly.toml's own folder.
         for key in ["build.dockerfile", "build.ignorefile"] {

@@ -8,6 +8,7 @@ mod checks;
 mod helpers;
 mod live;
 mod monitors;
+mod nats_cluster;
 mod outbound;
 mod reliability;
 mod retention;

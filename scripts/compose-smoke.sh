@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The images and docker/docker-compose.yml, for real: builds the three images,
+# The images and docker/docker-compose.yml, for real: builds the four images,
 # starts the stack, and drives it through the web port only. Run by the CI
 # workflow (where Docker builds) and by scripts/test.sh (where it may not).
 set -euo pipefail
@@ -9,7 +9,8 @@ usage() {
 Usage: scripts/compose-smoke.sh [--dry-run] [--help]
 
 With Docker (docker compose) or Podman (podman compose):
-  1. builds the api, worker and web images (BuildKit, cache mounts as written)
+  1. builds the api, worker, web and nats images (BuildKit, cache mounts as
+     written)
   2. starts docker/docker-compose.yml under a project name of its own, with a
      random JWT_SECRET and the web port on a free local port
   3. through the web port only: /health and /api/ready answer 200; signs up,

@@ -13,7 +13,7 @@ Brings the local stack up, from any directory:
   2. cargo build -p api -p worker (offline, from the committed .sqlx cache), and
      the dashboard (npm ci when its lock file changed, then npm run build)
   3. the database `beacon` exists (when DATABASE_URL is the default) and is migrated
-  4. a NATS server of its own on NATS_PORT, from docker/nats/beacon.conf (the
+  4. a NATS server of its own on NATS_PORT, from docker/nats/nats.conf (the
      configuration Fly runs): the api and the worker sign in as their own
      users, limited to their subjects, as in production
   5. `api serve` runs until /api/ready answers 200, logging to .artifacts/dev/api.log
@@ -218,7 +218,7 @@ ensure_database() {
 # Every process of the local stack, in start order. Adding one is a start and a wait here.
 start_stack() {
     # A cluster of one: its route points at itself, which nats-server skips.
-    start_process nats env "${NATS_DEV_PASSWORDS[@]}" NATS_PEERS=127.0.0.1 NATS_CONFIG="$PWD/docker/nats/beacon.conf" \
+    start_process nats env "${NATS_DEV_PASSWORDS[@]}" NATS_PEERS=127.0.0.1 NATS_CONFIG="$PWD/docker/nats/nats.conf" \
         sh "$PWD/docker/nats/entrypoint.sh" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" \
         --cluster "nats://route:dev-route@127.0.0.1:$NATS_CLUSTER_PORT"
     wait_for_ready nats "http://127.0.0.1:$NATS_MONITOR_PORT/healthz"

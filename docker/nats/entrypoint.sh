@@ -1,5 +1,5 @@
 #!/bin/sh
-# Starts nats-server with docker/nats/beacon.conf: checks the secrets are
+# Starts nats-server with docker/nats/nats.conf: checks the secrets are
 # there, and derives every value the file reads from where it runs.
 #
 #   NATS_API_PASSWORD_<n>, NATS_WORKER_PASSWORD_<n>
@@ -18,7 +18,7 @@ set -eu
 
 missing=""
 
-# Exports NAME as a quoted string for beacon.conf. nats-server parses an
+# Exports NAME as a quoted string for nats.conf. nats-server parses an
 # environment variable's value as configuration, so unquoted a password such
 # as 4e5f... would be read as a number and refused; a Fly machine id too.
 conf_string() {
@@ -95,4 +95,4 @@ route_password="$(password NATS_ROUTE_PASSWORD "$NATS_ROUTE_PASSWORD")"
 conf_string NATS_ROUTES "nats-route://route:$route_password@$NATS_PEERS:6222"
 conf_string NATS_ROUTE_PASSWORD "$route_password"
 conf_string NATS_SERVER_NAME "${NATS_SERVER_NAME:-${FLY_MACHINE_ID:-$(hostname)}}"
-exec nats-server --config "${NATS_CONFIG:-/etc/nats/beacon.conf}" "$@"
+exec nats-server --config "${NATS_CONFIG:-/etc/nats/nats.conf}" "$@"

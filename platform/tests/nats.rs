@@ -1,4 +1,4 @@
-//! docker/nats/beacon.conf, the NATS configuration of every environment,
+//! docker/nats/nats.conf, the NATS configuration of every environment,
 //! against a real nats-server: who may connect, and what each service may
 //! publish and subscribe to. Spoken in NATS' own text protocol, so every
 //! refusal is the server's exact answer.

@@ -697,16 +697,16 @@ fn compose_nginx_finds_its_dns_server_under_docker_and_podman() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("NGINX_RESOLVER"));
 }
 
-/// `docker/nats/beacon.conf`'s value for a top-level or nested key, as
+/// `docker/nats/nats.conf`'s value for a top-level or nested key, as
 /// written (`listen: "[::]:4222"` gives `[::]:4222`); the first match.
 fn nats_conf_value(key: &str) -> String {
-    let conf = read("docker/nats/beacon.conf");
+    let conf = read("docker/nats/nats.conf");
     let prefix = format!("{key}:");
     conf.lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix(&prefix))
         .map(|v| v.trim().trim_matches('"').to_owned())
-        .unwrap_or_else(|| panic!("docker/nats/beacon.conf has no `{key}:`"))
+        .unwrap_or_else(|| panic!("docker/nats/nats.conf has no `{key}:`"))
 }
 
 #[test]
@@ -714,7 +714,7 @@ fn nats_is_a_private_cluster_on_the_ports_the_apps_use() {
     let nats = fly_toml("nats");
     // Every listener on [::]: Fly's private network is IPv6 only. The
     // first `listen:` is the clients', the second the cluster's.
-    let conf = read("docker/nats/beacon.conf");
+    let conf = read("docker/nats/nats.conf");
     let listens: Vec<&str> = conf
         .lines()
         .filter_map(|l| l.trim().strip_prefix("listen:"))

@@ -43,7 +43,7 @@ struct Node {
 
 impl NatsCluster {
     /// The name every node answers behind.
-    pub const NAME: &str = "nats.beacon.test";
+    pub const NAME: &str = "nats.cluster.test";
 
     /// Starts `n` nodes behind [`Self::NAME`]. The name lives in this
     /// thread's own view of `/etc/hosts` (a private mount namespace, as
@@ -96,7 +96,7 @@ impl NatsCluster {
             .args(["-a", &address, "-p", &CLIENT_PORT.to_string()])
             .args(["-m", &node.monitor_port.to_string()])
             // Each node's cluster port on its own address; the password is
-            // the one beacon.conf requires of routes.
+            // the one nats.conf requires of routes.
             .arg("--cluster")
             .arg(format!(
                 "nats://route:{}@{address}:6222",
@@ -106,7 +106,7 @@ impl NatsCluster {
             // from; on loopback every connection comes from 127.0.0.1
             // (on Fly, from the machine's own 6PN address), so say it.
             .args(["--cluster_advertise", &format!("{address}:6222")])
-            .env("NATS_CONFIG", nats_dir().join("beacon.conf"))
+            .env("NATS_CONFIG", nats_dir().join("nats.conf"))
             .env("NATS_SERVER_NAME", format!("node-{index}"))
             .env("NATS_PEERS", peers_name(index))
             .env("NATS_API_PASSWORD_1", &self.api_passwords[0])
@@ -146,7 +146,7 @@ impl NatsCluster {
     }
 
     /// NATS_URL of `api` or `worker` (its newest user), as
-    /// scripts/deploy-fly.sh builds it: `nats://api-2:<password>@nats.beacon.test:4222`.
+    /// scripts/deploy-fly.sh builds it: `nats://api-2:<password>@nats.cluster.test:4222`.
     pub fn url(&self, service: &str) -> String {
         let (user, password) = self.newest(service);
         format!("nats://{user}:{password}@{}:{CLIENT_PORT}", Self::NAME)
@@ -231,7 +231,7 @@ impl Drop for NatsCluster {
 
 /// What node `index` dials for its routes: every other node.
 fn peers_name(index: usize) -> String {
-    format!("peers-of-{index}.beacon.test")
+    format!("peers-of-{index}.cluster.test")
 }
 
 /// Hex, as scripts/deploy-fly.sh makes them, and always starting the way

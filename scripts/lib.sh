@@ -238,6 +238,12 @@ ensure_nginx() {
     fi
 }
 
+# Fly's private DNS in `cargo xtask fly-net`: Debian's dnsmasq, without the
+# system service the dnsmasq package would start.
+ensure_dnsmasq() {
+    command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] || apt_install dnsmasq-base
+}
+
 # Node.js and npm are on these machines; the front end's own packages are
 # installed from its lock file, only when they changed.
 ensure_frontend_modules() {

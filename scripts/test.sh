@@ -23,15 +23,22 @@ Runs every check, from any directory:
   7. the frontend's unit tests and its 60 KB gzipped budget (npm ci first)
   8. scripts/e2e.sh: nginx with the real config, two apis, a worker, and
      Debian's Chromium driving the dashboard (screenshots in .artifacts/e2e)
-  9. scripts/compose-smoke.sh: the three images built and the compose stack
+  9. cargo xtask fly-net: the api (two machines), the worker, nginx and a
+     NATS cluster, each in a network namespace with only an fdaa: address,
+     names from dnsmasq at [fdaa::3], a Flycast stand-in, the environment of
+     fly/*.toml and the deploy script; a user on its own link signs up and
+     watches a refused check arrive through nginx; an api machine is
+     replaced and the Flycast address moved, and nginx follows (root; it
+     removes everything it made, also when a step fails or it is stopped)
+ 10. scripts/compose-smoke.sh: the four images built and the compose stack
      driven through its web port; where no engine can build (no Docker, no
      registry), it says so and passes, and the CI workflow runs it for real;
      then scripts/bench.sh --smoke --debug: every benchmark measurement,
      tiny, so the harness cannot rot
- 10. the Rust tests (cargo nextest when installed, else cargo test), against the
+ 11. the Rust tests (cargo nextest when installed, else cargo test), against the
      real Postgres, Redis and NATS; each test creates its own database and
      drops it when it ends
- 11. cargo xtask skeleton-check: a copy of this checkout, renamed and with the
+ 12. cargo xtask skeleton-check: a copy of this checkout, renamed and with the
      example stripped by `cargo xtask make-it-yours`, passes clippy, its .sqlx
      check, its Rust tests and its frontend's tests and build
 
@@ -122,6 +129,11 @@ run npm --prefix frontend run size
 
 step "End-to-end: nginx, two apis, a worker and Chromium"
 run bash scripts/e2e.sh
+
+step "Fly's private network: a namespace per machine, IPv6 only, DNS at [fdaa::3], Flycast"
+ensure_dnsmasq
+ensure_nginx
+run cargo xtask fly-net
 
 step "Compose: the images and docker/docker-compose.yml through the web port (skipped where no engine builds)"
 run bash scripts/compose-smoke.sh

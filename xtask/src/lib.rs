@@ -1,5 +1,7 @@
 //! Beacon's repository tooling, run as `cargo xtask …` (`src/main.rs`):
-//! making the template yours, and proving the result works.
+//! making the template yours, proving the result works, and running Beacon
+//! on a Fly-like private network (`fly_net`).
 
+pub mod fly_net;
 pub mod make_it_yours;
 pub mod skeleton_check;

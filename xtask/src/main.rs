@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use xtask::{make_it_yours, skeleton_check};
+use xtask::{fly_net, make_it_yours, skeleton_check};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Beacon's repository tooling")]
@@ -45,6 +45,23 @@ enum Task {
         #[arg(long)]
         keep: bool,
         /// Print what would run and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run Beacon on a Fly-like private network built on this machine (root):
+    /// a namespace per machine with only an fdaa: address, DNS at [fdaa::3],
+    /// a Flycast stand-in, the environment of fly/*.toml and the deploy
+    /// script; then sign up and watch a check through nginx, replace an api
+    /// machine, move the Flycast address, and see private targets refused.
+    /// Removes everything it made, also when a step fails or it is stopped.
+    FlyNet {
+        /// The api binary [default: target/debug/api].
+        #[arg(long, value_name = "PATH")]
+        api_bin: Option<PathBuf>,
+        /// The worker binary [default: target/debug/worker].
+        #[arg(long, value_name = "PATH")]
+        worker_bin: Option<PathBuf>,
+        /// Print the steps and run nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -114,6 +131,29 @@ fn main() -> ExitCode {
                 dry_run,
             };
             match skeleton_check::run(&options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Task::FlyNet {
+            api_bin,
+            worker_bin,
+            dry_run,
+        } => {
+            let root = repository_root();
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let options = fly_net::Options {
+                api_bin: api_bin.unwrap_or_else(|| target.join("debug/api")),
+                worker_bin: worker_bin.unwrap_or_else(|| target.join("debug/worker")),
+                root,
+                dry_run,
+            };
+            match fly_net::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -1,0 +1,233 @@
+//! What each process gets on Fly, read from the files that decide it:
+//! `[env]` of `fly/fly.<app>.toml`, the secrets `scripts/deploy-fly.sh`
+//! sets (its `API_SECRETS`/`WORKER_SECRETS`, shaped as it shapes them), and
+//! what Fly itself sets (`FLY_APP_NAME`, `FLY_REGION`, `FLY_MACHINE_ID`).
+//! A secret the script adds that this file cannot make fails the run.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, bail};
+
+/// The managed services' names, shaped like Fly's; [fdaa::3] answers them
+/// with the host's address on the bridge, where they listen.
+pub const POSTGRES_POOLED: &str = "pgbouncer.flynet.flympg.net";
+pub const POSTGRES_DIRECT: &str = "direct.flynet.flympg.net";
+pub const REDIS: &str = "fly-flynet-redis.upstash.io";
+
+pub struct FlyEnv {
+    prefix: String,
+    region: String,
+    tomls: BTreeMap<&'static str, toml::Table>,
+    secrets: BTreeMap<&'static str, Vec<String>>,
+    nats_address: String,
+    api_upstream: String,
+    database: String,
+    jwt_secret: String,
+    nats_passwords: BTreeMap<&'static str, String>,
+    route_password: String,
+}
+
+fn hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// `readonly NAME=(a b c)` in scripts/deploy-fly.sh.
+fn script_array(script: &str, name: &str) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("readonly {name}=(");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .with_context(|| format!("scripts/deploy-fly.sh has no `{prefix}…)`"))?;
+    Ok(line[prefix.len()..]
+        .trim_end_matches(')')
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `readonly NAME="…"` in scripts/deploy-fly.sh, `$PREFIX` filled in.
+fn script_value(script: &str, name: &str, prefix: &str) -> anyhow::Result<String> {
+    let start = format!("readonly {name}=\"");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .with_context(|| format!("scripts/deploy-fly.sh has no `{start}…\"`"))?;
+    Ok(line[start.len()..]
+        .trim_end_matches('"')
+        .replace("$PREFIX", prefix))
+}
+
+impl FlyEnv {
+    pub fn read(root: &Path, database: &str) -> anyhow::Result<Self> {
+        let mut tomls = BTreeMap::new();
+        for (app, file) in [
+            ("api", "fly.api.toml"),
+            ("worker", "fly.worker.toml"),
+            ("web", "fly.frontend.toml"),
+            ("nats", "fly.nats.toml"),
+        ] {
+            let path = root.join("fly").join(file);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            tomls.insert(app, text.parse::<toml::Table>()?);
+        }
+        let api_app = tomls["api"]["app"].as_str().context("fly.api.toml: app")?;
+        let prefix = api_app
+            .strip_suffix("-api")
+            .context("fly.api.toml: app is <prefix>-api")?
+            .to_owned();
+        let region = tomls["api"]["primary_region"]
+            .as_str()
+            .context("fly.api.toml: primary_region")?
+            .to_owned();
+        let script = std::fs::read_to_string(root.join("scripts/deploy-fly.sh"))?;
+        let secrets = BTreeMap::from([
+            ("api", script_array(&script, "API_SECRETS")?),
+            ("worker", script_array(&script, "WORKER_SECRETS")?),
+        ]);
+        Ok(Self {
+            nats_address: script_value(&script, "NATS_ADDRESS_VALUE", &prefix)?,
+            api_upstream: script_value(&script, "API_UPSTREAM_VALUE", &prefix)?,
+            prefix,
+            region,
+            tomls,
+            secrets,
+            database: database.to_owned(),
+            jwt_secret: hex(32),
+            nats_passwords: BTreeMap::from([("api", hex(32)), ("worker", hex(32))]),
+            route_password: hex(32),
+        })
+    }
+
+    /// `<prefix>-<app>`, as the deploy script names the apps.
+    pub fn app(&self, app: &str) -> String {
+        format!("{}-{app}", self.prefix)
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn toml_env(&self, app: &str) -> Vec<(String, String)> {
+        self.tomls[app]
+            .get("env")
+            .and_then(toml::Value::as_table)
+            .map(|env| {
+                env.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn fly_vars(&self, app: &str) -> Vec<(String, String)> {
+        vec![
+            ("FLY_APP_NAME".into(), self.app(app)),
+            ("FLY_REGION".into(), self.region.clone()),
+        ]
+    }
+
+    /// The api's or the worker's environment on Fly.
+    pub fn app_env(&self, app: &'static str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut env = self.toml_env(app);
+        env.extend(self.fly_vars(app));
+        for name in &self.secrets[app] {
+            let value = match name.as_str() {
+                "DATABASE_URL" => {
+                    format!(
+                        "postgres://postgres@{POSTGRES_POOLED}:5432/{}",
+                        self.database
+                    )
+                }
+                "MIGRATION_DATABASE_URL" => {
+                    format!(
+                        "postgres://postgres@{POSTGRES_DIRECT}:5432/{}",
+                        self.database
+                    )
+                }
+                "REDIS_URL" => format!("redis://{REDIS}:6379"),
+                // Generation 1 of the service's NATS password.
+                "NATS_URL" => format!(
+                    "nats://{app}-1:{}@{}",
+                    self.nats_passwords[app], self.nats_address
+                ),
+                "JWT_SECRET" => self.jwt_secret.clone(),
+                other => bail!(
+                    "scripts/deploy-fly.sh sets {other} on {app}: teach xtask/src/fly_net/fly_env.rs to make it"
+                ),
+            };
+            env.push((name.clone(), value));
+        }
+        Ok(env)
+    }
+
+    /// A NATS machine's environment: the secrets the deploy script sets on
+    /// the NATS app, the image's config path, and Fly's own variables.
+    pub fn nats_env(&self) -> Vec<(String, String)> {
+        let mut env = self.toml_env("nats");
+        env.extend(self.fly_vars("nats"));
+        env.extend([
+            (
+                "NATS_API_PASSWORD_1".into(),
+                self.nats_passwords["api"].clone(),
+            ),
+            (
+                "NATS_WORKER_PASSWORD_1".into(),
+                self.nats_passwords["worker"].clone(),
+            ),
+            ("NATS_ROUTE_PASSWORD".into(), self.route_password.clone()),
+        ]);
+        env
+    }
+
+    /// The web machine's nginx: docker/nginx/default.conf.template rendered
+    /// with fly.frontend.toml's `[env]`, the deploy script's `API_UPSTREAM`
+    /// and the image's own paths, as the image's entrypoint renders it.
+    pub fn render_nginx(&self, root: &Path, dir: &Path) -> anyhow::Result<()> {
+        let snippets = dir.join("snippets");
+        let static_root = root.join("frontend/dist");
+        let static_root = if static_root.is_dir() {
+            static_root
+        } else {
+            std::fs::create_dir_all(dir.join("html"))?;
+            dir.join("html")
+        };
+        for sub in ["conf.d", "snippets", "tmp", "logs"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        for file in ["security-headers.conf", "api-proxy.conf"] {
+            std::fs::copy(root.join("docker/nginx").join(file), snippets.join(file))?;
+        }
+        let mut vars: BTreeMap<String, String> = self.toml_env("web").into_iter().collect();
+        vars.insert("API_UPSTREAM".into(), self.api_upstream.clone());
+        vars.insert("STATIC_ROOT".into(), static_root.display().to_string());
+        vars.insert("NGINX_SNIPPETS".into(), snippets.display().to_string());
+        let mut text = std::fs::read_to_string(root.join("docker/nginx/default.conf.template"))?;
+        // Only ${NAME}: nginx's own $variables stay.
+        while let Some(start) = text.find("${") {
+            let end = start + text[start..].find('}').context("an unclosed ${")?;
+            let name = &text[start + 2..end];
+            let value = vars
+                .get(name)
+                .with_context(|| format!("{name} is not set for the web machine"))?
+                .clone();
+            text.replace_range(start..=end, &value);
+        }
+        std::fs::write(dir.join("conf.d/default.conf"), text)?;
+        let d = dir.display();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            format!(
+                "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
+                 events {{ worker_connections 1024; }}\nhttp {{\n    include /etc/nginx/mime.types;\n    \
+                 default_type application/octet-stream;\n    access_log {d}/logs/access.log;\n    \
+                 client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    \
+                 fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    \
+                 scgi_temp_path {d}/tmp/scgi;\n    include {d}/conf.d/*.conf;\n}}\n"
+            ),
+        )?;
+        Ok(())
+    }
+}

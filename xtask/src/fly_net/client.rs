@@ -89,6 +89,20 @@ impl User {
         .ok()
     }
 
+    /// Whether a TCP connection to `address` succeeds from the user's side.
+    pub async fn reaches(&self, address: std::net::SocketAddr) -> bool {
+        within(&self.namespace, move || async move {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(address),
+            )
+            .await;
+            Ok(matches!(attempt, Ok(Ok(_))))
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Signs up and in (a bearer token: session cookies are Secure in
     /// production, and this is plain HTTP), and opens `/api/events`, whose
     /// first event must be the snapshot.

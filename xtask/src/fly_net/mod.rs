@@ -449,6 +449,32 @@ async fn scenario(world: &mut World) -> anyhow::Result<()> {
     proved(
         "the client reaches the web machine; nginx reaches the api through <prefix>-api.flycast and [fdaa::3]",
     );
+    if user
+        .reaches(SocketAddr::new(world.apis[0].address.into(), 8080))
+        .await
+    {
+        bail!("the client reaches an api machine directly; it must see the web machine only");
+    }
+    proved("the client cannot reach an api machine: only the web machine is on its link");
+    let api_ns = world.apis[0].namespace.clone();
+    let internal = net::in_ns(
+        &api_ns,
+        &["getent", "ahostsv6", &format!("{api_app}.internal")],
+    )?;
+    let answered = String::from_utf8_lossy(&internal.stdout);
+    if world
+        .apis
+        .iter()
+        .any(|m| !answered.contains(&m.address.to_string()))
+    {
+        bail!("{api_app}.internal does not answer every api machine: {answered}");
+    }
+    if net::in_ns(&api_ns, &["getent", "hosts", "example.com"]).is_ok() {
+        bail!("[fdaa::3] answered a name it was not given");
+    }
+    proved(&format!(
+        "[fdaa::3] answers {api_app}.internal with every api machine, and no other name"
+    ));
 
     step("A user signs up and opens the live stream through nginx");
     user.sign_up().await?;

@@ -148,7 +148,21 @@ impl User {
         Ok(())
     }
 
-    // example:begin
+    /// Whether the api documents `path` (its OpenAPI, through nginx).
+    pub async fn api_has(&self, path: &'static str) -> anyhow::Result<bool> {
+        within(&self.namespace, move || async move {
+            let spec: Value = http(None)?
+                .get(url("/api/openapi.json"))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Ok(spec["paths"].get(path).is_some())
+        })
+        .await
+    }
+
     /// Opens /api/events, adds a monitor of `target` and returns the first
     /// check of it that arrives on the stream.
     pub async fn watch_a_check(&self, target: String) -> anyhow::Result<Value> {
@@ -190,5 +204,4 @@ impl User {
         })
         .await
     }
-    // example:end
 }

@@ -2,6 +2,7 @@
 //! making the template yours, proving the result works, and running Beacon
 //! on a Fly-like private network (`fly_net`).
 
+pub mod deploy_script;
 pub mod fly_net;
 pub mod make_it_yours;
 pub mod skeleton_check;

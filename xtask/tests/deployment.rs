@@ -134,28 +134,12 @@ fn compose_duration(text: &str) -> Duration {
 
 /// `readonly NAME=(A B C)` from scripts/deploy-fly.sh.
 fn deploy_script_array(name: &str) -> Vec<String> {
-    let script = read("scripts/deploy-fly.sh");
-    let prefix = format!("readonly {name}=(");
-    let line = script
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("scripts/deploy-fly.sh has no `{prefix}...)`"));
-    line[prefix.len()..]
-        .trim_end_matches(')')
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    xtask::deploy_script::array(&read("scripts/deploy-fly.sh"), name).expect("the array")
 }
 
 /// `readonly NAME="value"` from scripts/deploy-fly.sh.
 fn deploy_script_value(name: &str) -> String {
-    let script = read("scripts/deploy-fly.sh");
-    let prefix = format!("readonly {name}=\"");
-    let line = script
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("scripts/deploy-fly.sh has no `{prefix}...\"`"));
-    line[prefix.len()..].trim_end_matches('"').to_owned()
+    xtask::deploy_script::value(&read("scripts/deploy-fly.sh"), name).expect("the value")
 }
 
 /// A realistic value for each secret the deploy script sets, shaped like what

@@ -8,6 +8,8 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, bail};
 
+use crate::deploy_script;
+
 /// The managed services' names, shaped like Fly's; [fdaa::3] answers them
 /// with the host's address on the bridge, where they listen.
 pub const POSTGRES_POOLED: &str = "pgbouncer.flynet.flympg.net";
@@ -31,32 +33,6 @@ fn hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()
-}
-
-/// `readonly NAME=(a b c)` in scripts/deploy-fly.sh.
-fn script_array(script: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let prefix = format!("readonly {name}=(");
-    let line = script
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .with_context(|| format!("scripts/deploy-fly.sh has no `{prefix}…)`"))?;
-    Ok(line[prefix.len()..]
-        .trim_end_matches(')')
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect())
-}
-
-/// `readonly NAME="…"` in scripts/deploy-fly.sh, `$PREFIX` filled in.
-fn script_value(script: &str, name: &str, prefix: &str) -> anyhow::Result<String> {
-    let start = format!("readonly {name}=\"");
-    let line = script
-        .lines()
-        .find(|l| l.starts_with(&start))
-        .with_context(|| format!("scripts/deploy-fly.sh has no `{start}…\"`"))?;
-    Ok(line[start.len()..]
-        .trim_end_matches('"')
-        .replace("$PREFIX", prefix))
 }
 
 impl FlyEnv {
@@ -84,12 +60,14 @@ impl FlyEnv {
             .to_owned();
         let script = std::fs::read_to_string(root.join("scripts/deploy-fly.sh"))?;
         let secrets = BTreeMap::from([
-            ("api", script_array(&script, "API_SECRETS")?),
-            ("worker", script_array(&script, "WORKER_SECRETS")?),
+            ("api", deploy_script::array(&script, "API_SECRETS")?),
+            ("worker", deploy_script::array(&script, "WORKER_SECRETS")?),
         ]);
         Ok(Self {
-            nats_address: script_value(&script, "NATS_ADDRESS_VALUE", &prefix)?,
-            api_upstream: script_value(&script, "API_UPSTREAM_VALUE", &prefix)?,
+            nats_address: deploy_script::value(&script, "NATS_ADDRESS_VALUE")?
+                .replace("$PREFIX", &prefix),
+            api_upstream: deploy_script::value(&script, "API_UPSTREAM_VALUE")?
+                .replace("$PREFIX", &prefix),
             prefix,
             region,
             tomls,

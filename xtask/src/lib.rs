@@ -2,7 +2,9 @@
 //! making the template yours, proving the result works, and running Beacon
 //! on a Fly-like private network (`fly_net`).
 
+pub mod cmd;
 pub mod deploy_script;
 pub mod fly_net;
 pub mod make_it_yours;
+pub mod processes;
 pub mod skeleton_check;

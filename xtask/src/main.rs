@@ -80,6 +80,23 @@ fn repository_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Prints a task's error and turns its outcome into the exit status.
+fn report(outcome: anyhow::Result<()>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// For the tasks that start servers with `xtask::processes`: Ctrl-C and
+/// SIGTERM stop them in order (fly-net handles its own signals).
+fn guarded(task: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    report(xtask::processes::guard_signals().and_then(|()| task()))
+}
+
 fn main() -> ExitCode {
     match Cli::parse().task {
         Task::MakeItYours {

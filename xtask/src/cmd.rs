@@ -1,0 +1,212 @@
+//! Running external commands the way every `cargo xtask` task shows them:
+//! a `==> step` header for each long step, and every command printed before
+//! it runs, quoted so it can be pasted back into a shell. Under `--dry-run`
+//! a command is only printed; read-only probes (is Postgres up? which
+//! version is installed?) are plain `Command`s and still run.
+
+use std::{
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+
+/// Prints a step's header: the long output of a run stays easy to scan for
+/// the step that failed. Progress goes to stderr, so stdout stays usable.
+pub fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+/// One line of progress inside a step.
+pub fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+/// `command` as `set -x` would print it: its environment changes, the
+/// program and its arguments, each quoted only when it needs to be. The
+/// value of a variable named like a secret is never printed.
+pub fn shown(command: &Command) -> String {
+    let mut words = Vec::new();
+    let envs: Vec<String> = command
+        .get_envs()
+        .filter_map(|(name, value)| {
+            let name = name.to_string_lossy();
+            let secret = ["SECRET", "PASSWORD", "TOKEN"]
+                .iter()
+                .any(|word| name.contains(word));
+            value.map(|v| match secret {
+                true => format!("{name}=<secret>"),
+                false => format!("{name}={}", v.to_string_lossy()),
+            })
+        })
+        .collect();
+    if !envs.is_empty() {
+        words.push("env".to_owned());
+        words.extend(envs);
+    }
+    words.push(command.get_program().to_string_lossy().into_owned());
+    words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+    format!("+ {}", quoted.join(" "))
+}
+
+/// Single quotes unless the word is made only of characters a shell leaves alone.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs commands, or under `--dry-run` only shows them.
+#[derive(Debug, Clone, Copy)]
+pub struct Runner {
+    pub dry_run: bool,
+}
+
+impl Runner {
+    /// Shows `command`, then runs it with its output passing through;
+    /// fails when it exits non-zero, naming it.
+    pub fn run(&self, command: &mut Command) -> anyhow::Result<()> {
+        let line = shown(command);
+        eprintln!("{line}");
+        if self.dry_run {
+            return Ok(());
+        }
+        crate::processes::check_interrupted()?;
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("could not start {}", program(command)))?;
+        let status = crate::processes::wait_foreground(child)?.status;
+        if !status.success() {
+            bail!("{} failed ({status})", program(command));
+        }
+        Ok(())
+    }
+
+    /// Shows `command`, then runs it and returns what it printed on stdout;
+    /// `None` under `--dry-run`.
+    pub fn output(&self, command: &mut Command) -> anyhow::Result<Option<String>> {
+        let line = shown(command);
+        eprintln!("{line}");
+        if self.dry_run {
+            return Ok(None);
+        }
+        crate::processes::check_interrupted()?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("could not start {}", program(command)))?;
+        let output = crate::processes::wait_foreground(child)?;
+        if !output.status.success() {
+            bail!("{} failed ({})", program(command), output.status);
+        }
+        Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+}
+
+/// `Command::new(program).args(args)`, in one expression.
+pub fn command<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(program);
+    command.args(args);
+    command
+}
+
+fn program(command: &Command) -> String {
+    Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Where a program is on PATH, or in the sbin folders Debian installs
+/// servers to (nginx, nats-server), which a non-root PATH may lack.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// [`find_program`], or an error that says how to get it.
+pub fn require_program(name: &str, how: &str) -> anyhow::Result<PathBuf> {
+    find_program(name).with_context(|| format!("{name} is not installed ({how})"))
+}
+
+/// The workspace's target folder: `CARGO_TARGET_DIR` when set, as cargo
+/// reads it, relative to `root` when it is relative.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The cargo that runs this task, so a toolchain override reaches the
+/// builds it starts.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_would_change_them() {
+        assert_eq!(quote("target/debug/api"), "target/debug/api");
+        assert_eq!(quote("PORT=8080"), "PORT=8080");
+        assert_eq!(quote("two words"), "'two words'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn a_shown_command_names_its_environment_first() {
+        let mut command = command("api", ["migrate", "run"]);
+        command.env("DATABASE_URL", "postgres://x/y z");
+        command.env("JWT_SECRET", "hunter2");
+        assert_eq!(
+            shown(&command),
+            "+ env 'DATABASE_URL=postgres://x/y z' 'JWT_SECRET=<secret>' api migrate run"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_runs_nothing() {
+        let runner = Runner { dry_run: true };
+        runner
+            .run(&mut command("false", [] as [&str; 0]))
+            .expect("not run");
+        assert_eq!(
+            runner
+                .output(&mut command("false", [] as [&str; 0]))
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_failing_command_is_an_error_that_names_it() {
+        let runner = Runner { dry_run: false };
+        let error = runner
+            .run(&mut command("false", [] as [&str; 0]))
+            .unwrap_err();
+        assert!(error.to_string().starts_with("false failed"), "{error}");
+    }
+}

@@ -1,0 +1,367 @@
+//! The servers a harness starts (the api, the worker, nginx, a Redis of its
+//! own…) and how they end. Each runs in a process group of its own with its
+//! output in `<logs>/<name>.log`, and is stopped with SIGTERM, as Fly stops a
+//! machine, last started first, whenever the harness ends: when it returns,
+//! fails or panics (`Drop`), on Ctrl-C or SIGTERM ([`guard_signals`]), and
+//! when the harness is killed outright (the kernel sends the parent-death
+//! signal that `setpriv --pdeathsig` sets).
+//!
+//! Nothing here may leave a server running: a user who runs
+//! `scripts/test.sh` twice must not find the first run's nginx on its ports.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use nix::{
+    sys::signal::{SigSet, Signal, kill},
+    unistd::Pid,
+};
+
+use crate::cmd;
+
+/// Longer than the api's own drain (SHUTDOWN_TIMEOUT_SECS, 20 s by default).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every server started and not yet stopped, in start order, across all
+/// [`Processes`]: what the signal thread stops.
+static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Turns Ctrl-C, SIGTERM and SIGHUP into an orderly end: the signal thread
+/// stops every live server (SIGTERM), and the task, whose commands and
+/// waits then fail, unwinds through its cleanups. A second signal kills
+/// what is left and exits at once. Call it first in `main`, before any
+/// thread starts: the threads inherit the blocked signals, and the
+/// commands started later get a clean mask from std.
+pub fn guard_signals() -> anyhow::Result<()> {
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals.thread_block().context("blocking signals")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(signal) = signals.wait() {
+                let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    for pid in live.iter().rev() {
+                        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+                    }
+                    std::process::exit(130);
+                }
+                cmd::progress(&format!(
+                    "{signal}: stopping {} server(s), then cleaning up",
+                    live.len()
+                ));
+                for pid in live.iter().rev() {
+                    let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
+
+/// Whether Ctrl-C or SIGTERM arrived: long waits give up when it did.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Fails once the run was interrupted, so a task stops between steps.
+pub fn check_interrupted() -> anyhow::Result<()> {
+    if interrupted() {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+struct Started {
+    name: String,
+    child: Child,
+}
+
+/// The servers one harness started, stopped together when it ends.
+pub struct Processes {
+    logs: PathBuf,
+    started: Vec<Started>,
+    dry_run: bool,
+}
+
+impl Processes {
+    /// Servers whose logs go to `logs` (created if missing).
+    pub fn new(logs: impl Into<PathBuf>, dry_run: bool) -> anyhow::Result<Self> {
+        let logs = logs.into();
+        if !dry_run {
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("creating {}", logs.display()))?;
+        }
+        Ok(Self {
+            logs,
+            started: Vec::new(),
+            dry_run,
+        })
+    }
+
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.logs.join(format!("{name}.log"))
+    }
+
+    /// Starts `command` in the background as `name`. Under `--dry-run` it
+    /// is only shown.
+    pub fn start(&mut self, name: &str, command: Command) -> anyhow::Result<()> {
+        // The kernel stops it if this harness dies without cleaning up.
+        // Started from the main thread: the signal is sent when the thread
+        // that started it ends.
+        let mut wrapped = Command::new("setpriv");
+        wrapped.args(["--pdeathsig", "TERM", "--"]);
+        wrapped.arg(command.get_program()).args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        cmd::progress(&format!(
+            "starting {name}, logging to {}",
+            self.log_file(name).display()
+        ));
+        cmd::progress(&cmd::shown(&command));
+        if self.dry_run {
+            return Ok(());
+        }
+        check_interrupted()?;
+        let log = std::fs::File::create(self.log_file(name))
+            .with_context(|| format!("creating {}", self.log_file(name).display()))?;
+        use std::os::unix::process::CommandExt;
+        let child = wrapped
+            // Ctrl-C reaches the harness only, which stops everything in order.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(child.id() as i32);
+        }
+        self.started.push(Started {
+            name: name.to_owned(),
+            child,
+        });
+        Ok(())
+    }
+
+    /// The pid of a running server.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.started
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.child.id())
+    }
+
+    /// Fails, with the end of its log, if `name` has exited.
+    pub fn check_running(&mut self, name: &str) -> anyhow::Result<()> {
+        let log = self.log_file(name);
+        let Some(started) = self.started.iter_mut().find(|s| s.name == name) else {
+            return Ok(());
+        };
+        if let Some(status) = started.child.try_wait()? {
+            bail!(
+                "{name} exited ({status}); the end of {}:\n{}",
+                log.display(),
+                tail(&log, 20)
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until `url` answers 200 while `name` keeps running.
+    pub fn wait_for_200(&mut self, name: &str, url: &str, within: Duration) -> anyhow::Result<()> {
+        cmd::progress(&format!("waiting for {url}"));
+        if self.dry_run {
+            return Ok(());
+        }
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = Instant::now() + within;
+        loop {
+            check_interrupted()?;
+            self.check_running(name)?;
+            if let Ok(response) = client.get(url).send() {
+                if response.status() == reqwest::StatusCode::OK {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{url} did not answer 200 within {within:?}; see {}",
+                    self.log_file(name).display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops `name`: SIGTERM, and SIGKILL if it is still there after
+    /// [`STOP_TIMEOUT`]. Never SIGKILL first: nginx's master would leave
+    /// its workers running.
+    pub fn stop(&mut self, name: &str) {
+        if let Some(index) = self.started.iter().position(|s| s.name == name) {
+            let started = self.started.remove(index);
+            stop(started);
+        }
+    }
+
+    /// Stops every server, last started first.
+    pub fn stop_all(&mut self) {
+        while let Some(started) = self.started.pop() {
+            stop(started);
+        }
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn stop(mut started: Started) {
+    let pid = started.child.id() as i32;
+    if let Ok(None) = started.child.try_wait() {
+        cmd::progress(&format!("stopping {} (pid {pid})", started.name));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while let Ok(None) = started.child.try_wait() {
+            if Instant::now() >= deadline {
+                cmd::progress(&format!(
+                    "{} did not stop within {STOP_TIMEOUT:?}; killing it",
+                    started.name
+                ));
+                let _ = started.child.kill();
+                let _ = started.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| *p != pid);
+    }
+}
+
+/// Waits for a command the task runs in the foreground (a build, a test
+/// runner), which the signal thread stops too while it runs.
+pub fn wait_foreground(child: Child) -> anyhow::Result<std::process::Output> {
+    let pid = child.id() as i32;
+    if let Ok(mut live) = LIVE.lock() {
+        live.push(pid);
+    }
+    let output = child.wait_with_output();
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| *p != pid);
+    }
+    Ok(output?)
+}
+
+/// Makes this process the reaper of its orphaned descendants: a server
+/// whose parent exited without stopping it becomes a child of this
+/// process, where [`leftovers`] finds it.
+pub fn adopt_orphans() -> anyhow::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")
+}
+
+/// A process this one is the parent (or reaper) of.
+#[derive(Debug)]
+pub struct Leftover {
+    pub pid: i32,
+    pub name: String,
+    pub command_line: String,
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}: {})", self.pid, self.name, self.command_line)
+    }
+}
+
+/// This process's children still running: after a step has ended, each is
+/// a process the step left behind.
+pub fn leftovers() -> Vec<Leftover> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …, where comm may hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) != Some(&me.as_str()) || fields.first() == Some(&"Z") {
+            continue;
+        }
+        let command_line = std::fs::read(entry.path().join("cmdline"))
+            .map(|a| String::from_utf8_lossy(&a).replace('\0', " "))
+            .unwrap_or_default();
+        found.push(Leftover {
+            pid,
+            name: head.split_once('(').map(|(_, n)| n).unwrap_or_default().to_owned(),
+            command_line: command_line.trim().to_owned(),
+        });
+    }
+    found
+}
+
+/// Stops what [`leftovers`] finds (SIGTERM, then SIGKILL), so a failed run
+/// leaves nothing behind either.
+pub fn stop_leftovers() {
+    let found = leftovers();
+    for leftover in &found {
+        let _ = kill(Pid::from_raw(leftover.pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for leftover in &found {
+        let pid = Pid::from_raw(leftover.pid);
+        loop {
+            match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(pid, None);
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// The last `lines` lines of a log, for an error message.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -3,8 +3,10 @@
 //! on a Fly-like private network (`fly_net`).
 
 pub mod cmd;
+pub mod compose_smoke;
 pub mod deploy_script;
 pub mod fly_net;
+pub mod lint;
 pub mod make_it_yours;
 pub mod processes;
 pub mod skeleton_check;

@@ -14,6 +14,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    // --help: the doc comment of its Options.
+    Lint(xtask::lint::Options),
+    // --help: the doc comment of its Options.
+    ComposeSmoke(xtask::compose_smoke::Options),
     /// Make the template your project: rename it, and remove the example.
     ///
     /// Renames the project's name everywhere it stands (crates' docs, the
@@ -99,6 +103,10 @@ fn guarded(task: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().task {
+        Task::Lint(options) => report(xtask::lint::run(&repository_root(), &options)),
+        Task::ComposeSmoke(options) => {
+            guarded(|| xtask::compose_smoke::run(&repository_root(), &options))
+        }
         Task::MakeItYours {
             name,
             strip_example,

@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(
             runner
                 .output(&mut command("false", [] as [&str; 0]))
-                .unwrap(),
+                .expect("not run"),
             None
         );
     }
@@ -206,7 +206,7 @@ mod tests {
         let runner = Runner { dry_run: false };
         let error = runner
             .run(&mut command("false", [] as [&str; 0]))
-            .unwrap_err();
+            .expect_err("false fails");
         assert!(error.to_string().starts_with("false failed"), "{error}");
     }
 }

@@ -5,8 +5,12 @@
 pub mod cmd;
 pub mod compose_smoke;
 pub mod deploy_script;
+pub mod dev;
+pub mod e2e;
 pub mod fly_net;
 pub mod lint;
 pub mod make_it_yours;
+pub mod nginx;
 pub mod processes;
 pub mod skeleton_check;
+pub mod test;

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use xtask::{fly_net, make_it_yours, skeleton_check};
+use xtask::{dev, e2e, fly_net, make_it_yours, skeleton_check, test};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Beacon's repository tooling")]
@@ -14,6 +14,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Bring the local stack up (scripts/dev.sh runs this after its installs).
+    Dev(dev::Options),
+    /// Run every check (scripts/test.sh runs this after its installs).
+    Test(test::Options),
+    /// The browser end to end: nginx, two apis, a worker and Chromium.
+    E2e(e2e::Options),
     // --help: the doc comment of its Options.
     Lint(xtask::lint::Options),
     // --help: the doc comment of its Options.
@@ -103,6 +109,9 @@ fn guarded(task: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().task {
+        Task::Dev(options) => guarded(|| dev::run(&repository_root(), &options)),
+        Task::Test(options) => guarded(|| test::run(&repository_root(), &options)),
+        Task::E2e(options) => guarded(|| e2e::run(&repository_root(), &options)),
         Task::Lint(options) => report(xtask::lint::run(&repository_root(), &options)),
         Task::ComposeSmoke(options) => {
             guarded(|| xtask::compose_smoke::run(&repository_root(), &options))

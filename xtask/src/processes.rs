@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use nix::{
-    sys::signal::{SigSet, Signal, kill},
+    sys::signal::{Signal, kill},
     unistd::Pid,
 };
 
@@ -38,37 +38,71 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Turns Ctrl-C, SIGTERM and SIGHUP into an orderly end: the signal thread
 /// stops every live server (SIGTERM), and the task, whose commands and
 /// waits then fail, unwinds through its cleanups. A second signal kills
-/// what is left and exits at once. Call it first in `main`, before any
-/// thread starts: the threads inherit the blocked signals, and the
-/// commands started later get a clean mask from std.
+/// what is left and exits at once.
+///
+/// The signals are caught by a handler, not blocked: a blocked signal stays
+/// blocked in every command started afterwards (std does not reset the
+/// mask), and a server that cannot see SIGTERM is never stopped gracefully.
+/// A handled signal goes back to its default in the command it execs.
 pub fn guard_signals() -> anyhow::Result<()> {
-    let mut signals = SigSet::empty();
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(signal);
-    }
-    signals.thread_block().context("blocking signals")?;
+    let (registered, ready) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            while let Ok(signal) = signals.wait() {
-                let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
-                if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                    for pid in live.iter().rev() {
-                        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-                    }
-                    std::process::exit(130);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = registered.send(Err(anyhow::Error::from(error)));
+                    return;
                 }
-                cmd::progress(&format!(
-                    "{signal}: stopping {} server(s), then cleaning up",
-                    live.len()
-                ));
-                for pid in live.iter().rev() {
-                    let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            };
+            runtime.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let streams = [
+                    (SignalKind::interrupt(), "SIGINT"),
+                    (SignalKind::terminate(), "SIGTERM"),
+                    (SignalKind::hangup(), "SIGHUP"),
+                ]
+                .map(|(kind, name)| signal(kind).map(|stream| (stream, name)));
+                let [Ok(mut int), Ok(mut term), Ok(mut hup)] = streams else {
+                    let _ = registered.send(Err(anyhow::anyhow!("installing signal handlers")));
+                    return;
+                };
+                let _ = registered.send(Ok(()));
+                loop {
+                    let signal = tokio::select! {
+                        _ = int.0.recv() => int.1,
+                        _ = term.0.recv() => term.1,
+                        _ = hup.0.recv() => hup.1,
+                    };
+                    on_signal(signal);
                 }
-            }
+            });
         })
         .context("starting the signal thread")?;
-    Ok(())
+    ready
+        .recv()
+        .context("the signal thread ended before it was ready")?
+}
+
+fn on_signal(signal: &str) {
+    let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        for pid in live.iter().rev() {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        std::process::exit(130);
+    }
+    cmd::progress(&format!(
+        "{signal}: stopping {} server(s), then cleaning up",
+        live.len()
+    ));
+    for pid in live.iter().rev() {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
 }
 
 /// Whether Ctrl-C or SIGTERM arrived: long waits give up when it did.
@@ -94,6 +128,8 @@ pub struct Processes {
     logs: PathBuf,
     started: Vec<Started>,
     dry_run: bool,
+    /// Servers that may outlive the harness ([`Processes::detach`]).
+    detachable: bool,
 }
 
 impl Processes {
@@ -108,7 +144,28 @@ impl Processes {
             logs,
             started: Vec::new(),
             dry_run,
+            detachable: false,
         })
+    }
+
+    /// Servers the harness may leave running when it succeeds
+    /// ([`Processes::detach`]); until then they are stopped like any others.
+    pub fn detachable(logs: impl Into<PathBuf>, dry_run: bool) -> anyhow::Result<Self> {
+        let mut processes = Self::new(logs, dry_run)?;
+        processes.detachable = true;
+        Ok(processes)
+    }
+
+    /// Leaves every server running, and returns their names and pids.
+    pub fn detach(mut self) -> Vec<(String, u32)> {
+        let started = std::mem::take(&mut self.started);
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|pid| !started.iter().any(|s| s.child.id() as i32 == *pid));
+        }
+        started
+            .into_iter()
+            .map(|s| (s.name, s.child.id()))
+            .collect()
     }
 
     pub fn log_file(&self, name: &str) -> PathBuf {
@@ -121,9 +178,15 @@ impl Processes {
         // The kernel stops it if this harness dies without cleaning up.
         // Started from the main thread: the signal is sent when the thread
         // that started it ends.
-        let mut wrapped = Command::new("setpriv");
-        wrapped.args(["--pdeathsig", "TERM", "--"]);
-        wrapped.arg(command.get_program()).args(command.get_args());
+        let mut wrapped = if self.detachable {
+            Command::new(command.get_program())
+        } else {
+            let mut setpriv = Command::new("setpriv");
+            setpriv.args(["--pdeathsig", "TERM", "--"]);
+            setpriv.arg(command.get_program());
+            setpriv
+        };
+        wrapped.args(command.get_args());
         for (key, value) in command.get_envs() {
             match value {
                 Some(value) => wrapped.env(key, value),
@@ -163,6 +226,11 @@ impl Processes {
         Ok(())
     }
 
+    /// The names of the servers, in start order.
+    pub fn names(&self) -> Vec<String> {
+        self.started.iter().map(|s| s.name.clone()).collect()
+    }
+
     /// The pid of a running server.
     pub fn pid(&self, name: &str) -> Option<u32> {
         self.started
@@ -200,10 +268,10 @@ impl Processes {
         loop {
             check_interrupted()?;
             self.check_running(name)?;
-            if let Ok(response) = client.get(url).send() {
-                if response.status() == reqwest::StatusCode::OK {
-                    return Ok(());
-                }
+            if let Ok(response) = client.get(url).send()
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!(
@@ -326,7 +394,11 @@ pub fn leftovers() -> Vec<Leftover> {
             .unwrap_or_default();
         found.push(Leftover {
             pid,
-            name: head.split_once('(').map(|(_, n)| n).unwrap_or_default().to_owned(),
+            name: head
+                .split_once('(')
+                .map(|(_, n)| n)
+                .unwrap_or_default()
+                .to_owned(),
             command_line: command_line.trim().to_owned(),
         });
     }

@@ -1,0 +1,220 @@
+//! `cargo xtask test`: every check Beacon has, in the order that fails
+//! fastest. `scripts/test.sh` installs what a fresh machine lacks, then
+//! runs this; CI runs exactly that (through .ci/run), so a green local run
+//! means a green CI run.
+//!
+//! This process adopts every orphan of the run (it is their subreaper), and
+//! after each step looks for processes of its own still running: a step
+//! that leaves a server behind fails, whether it passed or not.
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+
+use crate::{
+    cmd::{self, Runner, command},
+    processes,
+};
+
+/// The database the .sqlx cache is checked against; tests make their own.
+const CHECK_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/beacon";
+
+/// Run every check: formatting, the linters of the scripts and the
+/// configuration (cargo xtask lint), the .sqlx cache against a migrated
+/// database, clippy, cargo deny, the frontend's tests and size budget, the
+/// browser end to end (cargo xtask e2e), Fly's private network (cargo xtask
+/// fly-net), the compose stack (cargo xtask compose-smoke), the benchmark
+/// harness in smoke mode, the Rust tests, and the skeleton check (cargo
+/// xtask skeleton-check). Set TEST_LOG=1 to see the application's logs.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Skip formatting, the linters, clippy and cargo deny.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print every command instead of running it (read-only probes run).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// One check: a title and what runs.
+struct Step {
+    title: &'static str,
+    commands: Vec<Command>,
+}
+
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    processes::adopt_orphans()?;
+    for step in steps(options)? {
+        cmd::step(step.title);
+        let step_started = Instant::now();
+        let mut outcome = Ok(());
+        for mut command in step.commands {
+            outcome = runner.run(command.current_dir(root));
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let left = processes::leftovers();
+        if !left.is_empty() {
+            processes::stop_leftovers();
+            let names: Vec<String> = left.iter().map(ToString::to_string).collect();
+            outcome = outcome.and(Err(anyhow::anyhow!(
+                "left running after the step: {}",
+                names.join(", ")
+            )));
+        }
+        outcome.with_context(|| step.title)?;
+        if !options.dry_run {
+            cmd::progress(&format!(
+                "({} in {:.0?}; nothing of it left running)",
+                step.title,
+                round(step_started.elapsed())
+            ));
+        }
+    }
+    let elapsed = started.elapsed().as_secs();
+    if options.dry_run {
+        println!("dry run: nothing was checked");
+    } else {
+        println!("all checks passed in {}m{:02}s", elapsed / 60, elapsed % 60);
+    }
+    Ok(())
+}
+
+fn round(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs())
+}
+
+fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
+    let xtask = |args: &[&str]| -> anyhow::Result<Command> {
+        let mut command = Command::new(std::env::current_exe().context("this program's path")?);
+        command.args(args);
+        if options.dry_run {
+            command.arg("--dry-run");
+        }
+        Ok(command)
+    };
+    let cargo = |args: &[&str]| {
+        let mut command = cmd::cargo();
+        command.args(args);
+        command
+    };
+    let check_database = |mut command: Command| {
+        command.env("DATABASE_URL", CHECK_DATABASE_URL);
+        command
+    };
+    let mut steps = Vec::new();
+    if !options.quick {
+        steps.push(Step {
+            title: "Formatting",
+            commands: vec![cargo(&["fmt", "--all", "--", "--check"])],
+        });
+        steps.push(Step {
+            title: "Linters: the shell doors, Dockerfiles, workflows, compose, TOML",
+            commands: vec![xtask(&["lint"])?],
+        });
+    }
+    steps.push(Step {
+        title: "Database and the .sqlx offline cache",
+        commands: vec![
+            check_database(command("sqlx", ["database", "create"])),
+            check_database(cargo(&[
+                "run",
+                "--quiet",
+                "--package",
+                "api",
+                "--",
+                "migrate",
+                "run",
+            ])),
+            // Its own build turns the offline mode off.
+            check_database(cargo(&[
+                "sqlx",
+                "prepare",
+                "--workspace",
+                "--check",
+                "--",
+                "--all-targets",
+            ])),
+        ],
+    });
+    if !options.quick {
+        steps.push(Step {
+            title: "Clippy",
+            commands: vec![cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])],
+        });
+        // The advisories need the RustSec database from GitHub, which this
+        // machine may not reach: the CI workflow checks them.
+        cmd::progress("cargo deny check advisories is left to .github/workflows/ci.yml (network)");
+        steps.push(Step {
+            title: "Supply chain: cargo deny (licences, bans, sources)",
+            commands: vec![cargo(&[
+                "deny",
+                "--offline",
+                "--locked",
+                "check",
+                "--hide-inclusion-graph",
+                "licenses",
+                "bans",
+                "sources",
+            ])],
+        });
+    }
+    steps.push(Step {
+        title: "Frontend: unit tests and size budget",
+        commands: vec![
+            command("npm", ["--prefix", "frontend", "test"]),
+            command("npm", ["--prefix", "frontend", "run", "size"]),
+        ],
+    });
+    steps.push(Step {
+        title: "End-to-end: nginx, two apis, a worker and Chromium",
+        commands: vec![xtask(&["e2e"])?],
+    });
+    steps.push(Step {
+        title: "Fly's private network: a namespace per machine, IPv6 only, DNS at [fdaa::3], Flycast",
+        commands: vec![xtask(&["fly-net"])?],
+    });
+    steps.push(Step {
+        title: "Compose: the images and the stack through the web port (skipped where no engine builds)",
+        commands: vec![xtask(&["compose-smoke"])?],
+    });
+    // example:begin
+    steps.push(Step {
+        title: "Benchmark harness, smoke mode (numbers meaningless; proves it runs)",
+        commands: vec![xtask(&["bench", "--smoke", "--debug"])?],
+    });
+    // example:end
+    let nextest = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    steps.push(Step {
+        title: "Tests: the Rust tests against the real Postgres, Redis and NATS",
+        commands: vec![if nextest {
+            cargo(&["nextest", "run", "--workspace", "--no-fail-fast"])
+        } else {
+            cargo(&["test", "--workspace", "--no-fail-fast"])
+        }],
+    });
+    steps.push(Step {
+        title: "Make it yours: a renamed copy without the example builds and passes its tests",
+        commands: vec![xtask(&["skeleton-check"])?],
+    });
+    Ok(steps)
+}

@@ -64,13 +64,37 @@ deploys from the repository root, the Docker build context of every image.
 EOF
 }
 
-# Every app, in deploy order.
-readonly ALL_APPS=(nats api worker web)
-# The secrets each app gets. Together with [env] in fly/fly.<app>.toml they are
-# everything the app needs in production: worker/tests/deployment.rs loads the
-# apps' configuration from exactly these names and fails if one is missing.
-readonly API_SECRETS=(DATABASE_URL MIGRATION_DATABASE_URL REDIS_URL NATS_URL JWT_SECRET)
-readonly WORKER_SECRETS=(DATABASE_URL REDIS_URL NATS_URL)
+# Every app in deploy order, where the others reach it (with "<prefix>" in
+# it) and the secrets this script sets on it, from fly/apps: the data the
+# deployment tests and `cargo xtask fly-net` read too (xtask/src/fly_apps.rs,
+# which also rejects a malformed line). "-" there is empty here.
+ALL_APPS=()
+declare -A APP_ADDRESS=() APP_SECRETS=()
+read_fly_apps() {
+    local app address secrets
+    # A last line without its newline still counts.
+    while read -r app address secrets || [[ -n "$app" ]]; do
+        [[ -n "$app" && "$app" != '#'* ]] || continue
+        [[ "$address" != - ]] || address=""
+        [[ "$secrets" != - ]] || secrets=""
+        ALL_APPS+=("$app")
+        APP_ADDRESS[$app]=$address
+        APP_SECRETS[$app]=$secrets
+    done <"$1"
+    readonly ALL_APPS APP_ADDRESS APP_SECRETS
+}
+read_fly_apps "$(dirname "$0")/../fly/apps"
+
+# Whether the first argument is one of the others.
+is_one_of() {
+    local wanted=$1 item
+    shift
+    for item in "$@"; do
+        [[ "$item" == "$wanted" ]] && return 0
+    done
+    return 1
+}
+
 # Machines in the NATS cluster: a majority survives the loss of one.
 readonly NATS_NODES=3
 # Managed Postgres plans (fly mpg create --plan): basic is 2 shared vCPUs and
@@ -151,20 +175,15 @@ if [[ -z "$ONLY" ]]; then
     SELECTED=("${ALL_APPS[@]}")
 else
     IFS=',' read -r -a wanted <<<"$ONLY"
+    printf -v app_list '%s, ' "${ALL_APPS[@]}"
     for name in "${wanted[@]}"; do
-        case "$name" in
-        nats | api | worker | web) ;;
-        *) usage_error "unknown app '$name' in --only: use nats, api, worker, web" ;;
-        esac
+        is_one_of "$name" "${ALL_APPS[@]}" || usage_error "unknown app '$name' in --only: use ${app_list%, }"
     done
     # Keep the deploy order whatever order --only lists them in.
     for name in "${ALL_APPS[@]}"; do
-        for want in "${wanted[@]}"; do
-            if [[ "$want" == "$name" ]]; then
-                SELECTED+=("$name")
-                break
-            fi
-        done
+        if is_one_of "$name" "${wanted[@]}"; then
+            SELECTED+=("$name")
+        fi
     done
 fi
 
@@ -187,21 +206,17 @@ VERIFY_DELAY_SECS=${VERIFY_DELAY_SECS:-5}
 readonly DB_NAME="$PREFIX-db"
 readonly REDIS_NAME="$PREFIX-redis"
 # Every started machine of the NATS app, from Fly's private DNS.
-readonly NATS_ADDRESS_VALUE="$PREFIX-nats.internal:4222"
+readonly NATS_ADDRESS_VALUE=${APP_ADDRESS[nats]//<prefix>/"$PREFIX"}
 # Flycast reaches the api's http_service through Fly's proxy: port 80, plain HTTP.
-readonly API_UPSTREAM_VALUE="$PREFIX-api.flycast:80"
-readonly WEB_URL="https://$PREFIX-web.fly.dev"
+readonly API_UPSTREAM_VALUE=${APP_ADDRESS[api]//<prefix>/"$PREFIX"}
+readonly WEB_URL=${APP_ADDRESS[web]//<prefix>/"$PREFIX"}
 
 app_name() {
     printf '%s-%s\n' "$PREFIX" "$1"
 }
 
 is_selected() {
-    local app
-    for app in "${SELECTED[@]}"; do
-        [[ "$app" == "$1" ]] && return 0
-    done
-    return 1
+    is_one_of "$1" "${SELECTED[@]}"
 }
 
 # Adds an app to this run, keeping the deploy order.
@@ -592,8 +607,11 @@ provision() {
     if is_selected nats || is_selected api || is_selected worker; then
         step "Secrets"
         ensure_nats_secrets
-        is_selected api && ensure_secrets "$(app_name api)" "${API_SECRETS[@]}"
-        is_selected worker && ensure_secrets "$(app_name worker)" "${WORKER_SECRETS[@]}"
+        local secrets
+        for app in "${SELECTED[@]}"; do
+            read -r -a secrets <<<"${APP_SECRETS[$app]}"
+            ((${#secrets[@]} == 0)) || ensure_secrets "$(app_name "$app")" "${secrets[@]}"
+        done
     fi
     return 0
 }
@@ -721,9 +739,10 @@ main() {
     confirm_production
     if [[ "$ACTION" == rollback ]]; then
         load_existing_apps
-        local app
-        for app in web worker api nats; do
-            is_selected "$app" && rollback_app "$app"
+        # The deploy order backwards.
+        local i
+        for ((i = ${#ALL_APPS[@]} - 1; i >= 0; i--)); do
+            is_selected "${ALL_APPS[i]}" && rollback_app "${ALL_APPS[i]}"
         done
     else
         provision

@@ -4,9 +4,9 @@
 
 pub mod cmd;
 pub mod compose_smoke;
-pub mod deploy_script;
 pub mod dev;
 pub mod e2e;
+pub mod fly_apps;
 pub mod fly_net;
 pub mod lint;
 pub mod make_it_yours;

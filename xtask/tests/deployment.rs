@@ -1,10 +1,11 @@
 //! The deployment files checked against the code they deploy.
 //!
 //! Nothing here builds an image or talks to Fly.io: the fly.toml files, the
-//! compose file, the Dockerfiles and `scripts/deploy-fly.sh` are read as data
-//! and held against the real configuration loaders, command line, routes and
-//! defaults of the api and the worker: each binary is built with exactly
-//! the variables a machine gets (its connections are lazy, so nothing is
+//! compose file, the Dockerfiles and `fly/apps` (the apps, addresses and
+//! secrets `scripts/deploy-fly.sh` deploys) are read as data and held against
+//! the real configuration loaders, command line, routes and defaults of the
+//! api and the worker: each binary is built with exactly the variables a
+//! machine gets (its connections are lazy, so nothing is
 //! reached). A port, a route or a variable that drifts in one place fails
 //! here, not on the first deploy.
 
@@ -33,6 +34,7 @@ use serde_yaml_ng::Value as Yaml;
 use toml::{Table, Value as Toml};
 use tower::ServiceExt;
 use worker::app::{Worker, WorkerSettings};
+use xtask::fly_apps::{self, FlyApp};
 
 // --- reading the files ------------------------------------------------------------
 
@@ -132,14 +134,19 @@ fn compose_duration(text: &str) -> Duration {
     }
 }
 
-/// `readonly NAME=(A B C)` from scripts/deploy-fly.sh.
-fn deploy_script_array(name: &str) -> Vec<String> {
-    xtask::deploy_script::array(&read("scripts/deploy-fly.sh"), name).expect("the array")
+/// An app's line of fly/apps: where it is reached and the secrets the
+/// deploy script sets on it.
+fn fly_app(name: &str) -> FlyApp {
+    let apps = fly_apps::read(&repo_root()).expect("fly/apps reads");
+    fly_apps::find(&apps, name).expect("the app").clone()
 }
 
-/// `readonly NAME="value"` from scripts/deploy-fly.sh.
-fn deploy_script_value(name: &str) -> String {
-    xtask::deploy_script::value(&read("scripts/deploy-fly.sh"), name).expect("the value")
+/// The app prefix fly/fly.api.toml is written for (`<prefix>-api`).
+fn toml_prefix() -> String {
+    get_str(&fly_toml("api"), "app")
+        .strip_suffix("-api")
+        .expect("fly.api.toml's app is <prefix>-api")
+        .to_owned()
 }
 
 /// A realistic value for each secret the deploy script sets, shaped like what
@@ -152,24 +159,26 @@ fn sample_secret(name: &str) -> String {
         "NATS_URL" => sample_nats_url("api"),
         // What `openssl rand -hex 32` prints, as the deploy script does.
         "JWT_SECRET" => "8c1d0f5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d".into(),
-        other => panic!("scripts/deploy-fly.sh sets {other}: give it a sample value here"),
+        other => panic!("fly/apps gives an app the secret {other}: give it a sample value here"),
     }
 }
 
 /// NATS_URL as the deploy script builds it for `service` (api or worker):
 /// its user of password generation 1.
 fn sample_nats_url(service: &str) -> String {
-    let address = deploy_script_value("NATS_ADDRESS_VALUE").replace("$PREFIX", "beacon");
+    let address = fly_app("nats")
+        .reached_at_for("beacon")
+        .expect("fly/apps: where nats is reached");
     format!(
         "nats://{service}-1:5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d8c1d0f@{address}"
     )
 }
 
 /// What a machine of `app` sees: fly.toml `[env]` plus the secrets the
-/// deploy script sets on it. Nothing else, no development defaults.
-fn fly_machine_env(app: &str, secrets_array: &str) -> Vec<(String, String)> {
+/// deploy script sets on it (fly/apps). Nothing else, no development defaults.
+fn fly_machine_env(app: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = fly_env(&fly_toml(app)).into_iter().collect();
-    for name in deploy_script_array(secrets_array) {
+    for name in fly_app(app).secrets {
         assert!(
             !env.iter().any(|(k, _)| *k == name),
             "{name} is a secret: it must not be in fly/fly.{app}.toml [env]"
@@ -359,7 +368,7 @@ fn assert_pinned(image: &str) {
 
 #[tokio::test]
 async fn the_api_machine_starts_with_fly_env_and_the_deploy_scripts_secrets() {
-    let env = fly_machine_env("api", "API_SECRETS");
+    let env = fly_machine_env("api");
     let config = api_config(&env);
     assert!(
         config.platform.is_production(),
@@ -377,7 +386,7 @@ async fn the_api_machine_starts_with_fly_env_and_the_deploy_scripts_secrets() {
 #[tokio::test]
 async fn the_api_listens_where_fly_sends_traffic_and_metrics() {
     let fly = fly_toml("api");
-    let env = fly_machine_env("api", "API_SECRETS");
+    let env = fly_machine_env("api");
     let config = api_config(&env);
 
     assert_eq!(
@@ -441,8 +450,8 @@ fn the_release_command_runs_the_migrations() {
 
 #[test]
 fn fly_waits_longer_than_the_apps_drain() {
-    let api = api_config(&fly_machine_env("api", "API_SECRETS"));
-    let worker = worker_config(&fly_machine_env("worker", "WORKER_SECRETS"));
+    let api = api_config(&fly_machine_env("api"));
+    let worker = worker_config(&fly_machine_env("worker"));
     for (app, drain) in [
         ("api", api.platform.shutdown_timeout),
         ("worker", worker.platform.shutdown_timeout),
@@ -461,7 +470,7 @@ fn fly_waits_longer_than_the_apps_drain() {
 
 #[tokio::test]
 async fn the_worker_machine_starts_with_fly_env_and_the_deploy_scripts_secrets() {
-    let env = fly_machine_env("worker", "WORKER_SECRETS");
+    let env = fly_machine_env("worker");
     let config = worker_config(&env);
     assert_eq!(config.platform.app_env, AppEnv::Production);
     let policy = platform::outbound::policy_from_env(&env_of(&env), AppEnv::Production)
@@ -501,7 +510,7 @@ fn the_worker_has_no_services_and_always_restarts() {
 #[tokio::test]
 async fn the_worker_checks_and_metrics_hit_its_real_port_and_routes() {
     let fly = fly_toml("worker");
-    let env = fly_machine_env("worker", "WORKER_SECRETS");
+    let env = fly_machine_env("worker");
     let config = worker_config(&env);
     let checks = get(&fly, "checks").as_table().expect("top-level [checks]");
     assert!(!checks.is_empty(), "the worker needs machine checks");
@@ -544,9 +553,9 @@ fn the_web_front_reaches_the_api_over_flycast() {
     let upstream = &env["API_UPSTREAM"];
     assert_eq!(*upstream, format!("{}.flycast:80", get_str(&api, "app")));
     assert_eq!(
-        deploy_script_value("API_UPSTREAM_VALUE"),
-        "$PREFIX-api.flycast:80",
-        "the deploy script's API_UPSTREAM"
+        fly_app("api").reached_at_for(&toml_prefix()).as_deref(),
+        Some(upstream.as_str()),
+        "fly/apps: where the api is reached, the deploy script's API_UPSTREAM"
     );
     assert_eq!(env["NGINX_RESOLVER"], "[fdaa::3]");
     // Behind Fly's proxy $remote_addr is the proxy: every client would share
@@ -774,6 +783,47 @@ fn every_fly_toml_builds_from_files_that_exist() {
             );
         }
     }
+}
+
+#[test]
+fn every_app_in_fly_apps_is_deployed_from_its_fly_toml() {
+    let prefix = toml_prefix();
+    let mut configured = Vec::new();
+    for app in fly_apps::read(&repo_root()).expect("fly/apps reads") {
+        // As the deploy script picks the config: web's is fly.frontend.toml.
+        let config = if app.name == "web" {
+            "frontend"
+        } else {
+            app.name.as_str()
+        };
+        assert_eq!(
+            get_str(&fly_toml(config), "app"),
+            format!("{prefix}-{}", app.name),
+            "fly/fly.{config}.toml deploys {}",
+            app.name
+        );
+        configured.push(format!("fly.{config}.toml"));
+    }
+    // And no fly.toml is left out of the deploy.
+    let mut tomls: Vec<String> = std::fs::read_dir(repo_root().join("fly"))
+        .expect("fly/")
+        .map(|entry| {
+            entry
+                .expect("an entry of fly/")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    tomls.sort();
+    configured.sort();
+    assert_eq!(configured, tomls);
+    assert_eq!(
+        fly_app("web").reached_at_for(&prefix),
+        Some(format!("https://{prefix}-web.fly.dev")),
+        "the deploy is verified through the web app's public URL"
+    );
 }
 
 // --- images ------------------------------------------------------------------------------

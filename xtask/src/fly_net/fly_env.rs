@@ -1,14 +1,14 @@
 //! What each process gets on Fly, read from the files that decide it:
 //! `[env]` of `fly/fly.<app>.toml`, the secrets `scripts/deploy-fly.sh`
-//! sets (its `API_SECRETS`/`WORKER_SECRETS`, shaped as it shapes them), and
+//! sets (each app's in `fly/apps`, shaped as the script shapes them), and
 //! what Fly itself sets (`FLY_APP_NAME`, `FLY_REGION`, `FLY_MACHINE_ID`).
-//! A secret the script adds that this file cannot make fails the run.
+//! A secret `fly/apps` adds that this file cannot make fails the run.
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, bail};
 
-use crate::deploy_script;
+use crate::fly_apps::{self, FlyApp};
 
 /// The managed services' names, shaped like Fly's; [fdaa::3] answers them
 /// with the host's address on the bridge, where they listen.
@@ -20,7 +20,7 @@ pub struct FlyEnv {
     prefix: String,
     region: String,
     tomls: BTreeMap<&'static str, toml::Table>,
-    secrets: BTreeMap<&'static str, Vec<String>>,
+    apps: Vec<FlyApp>,
     nats_address: String,
     api_upstream: String,
     database: String,
@@ -58,20 +58,19 @@ impl FlyEnv {
             .as_str()
             .context("fly.api.toml: primary_region")?
             .to_owned();
-        let script = std::fs::read_to_string(root.join("scripts/deploy-fly.sh"))?;
-        let secrets = BTreeMap::from([
-            ("api", deploy_script::array(&script, "API_SECRETS")?),
-            ("worker", deploy_script::array(&script, "WORKER_SECRETS")?),
-        ]);
+        let apps = fly_apps::read(root)?;
+        let reached_at = |app: &str| {
+            fly_apps::find(&apps, app)?
+                .reached_at_for(&prefix)
+                .with_context(|| format!("{}: {app} has no address", fly_apps::PATH))
+        };
         Ok(Self {
-            nats_address: deploy_script::value(&script, "NATS_ADDRESS_VALUE")?
-                .replace("$PREFIX", &prefix),
-            api_upstream: deploy_script::value(&script, "API_UPSTREAM_VALUE")?
-                .replace("$PREFIX", &prefix),
+            nats_address: reached_at("nats")?,
+            api_upstream: reached_at("api")?,
             prefix,
             region,
             tomls,
-            secrets,
+            apps,
             database: database.to_owned(),
             jwt_secret: hex(32),
             nats_passwords: BTreeMap::from([("api", hex(32)), ("worker", hex(32))]),
@@ -111,7 +110,7 @@ impl FlyEnv {
     pub fn app_env(&self, app: &'static str) -> anyhow::Result<Vec<(String, String)>> {
         let mut env = self.toml_env(app);
         env.extend(self.fly_vars(app));
-        for name in &self.secrets[app] {
+        for name in &fly_apps::find(&self.apps, app)?.secrets {
             let value = match name.as_str() {
                 "DATABASE_URL" => {
                     format!(
@@ -133,7 +132,8 @@ impl FlyEnv {
                 ),
                 "JWT_SECRET" => self.jwt_secret.clone(),
                 other => bail!(
-                    "scripts/deploy-fly.sh sets {other} on {app}: teach xtask/src/fly_net/fly_env.rs to make it"
+                    "{} gives {app} the secret {other}: teach xtask/src/fly_net/fly_env.rs to make it",
+                    fly_apps::PATH
                 ),
             };
             env.push((name.clone(), value));

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use xtask::{dev, e2e, fly_net, make_it_yours, skeleton_check, test};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Beacon's repository tooling")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Beacon's repository tooling"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

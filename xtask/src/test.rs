@@ -160,9 +160,8 @@ fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
         });
         // The advisories need the RustSec database from GitHub, which this
         // machine may not reach: the CI workflow checks them.
-        cmd::progress("cargo deny check advisories is left to .github/workflows/ci.yml (network)");
         steps.push(Step {
-            title: "Supply chain: cargo deny (licences, bans, sources)",
+            title: "Supply chain: cargo deny (licences, bans, sources; the advisories need the network, and .github/workflows/ci.yml checks them)",
             commands: vec![cargo(&[
                 "deny",
                 "--offline",

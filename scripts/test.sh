@@ -20,6 +20,7 @@ else
     ensure_dnsmasq
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
     ensure_bench_tools
+    command -v jq >/dev/null || apt_install jq # the deploy script needs it, and its tests
     ensure_frontend_modules
 fi
 

@@ -64,6 +64,30 @@ pub fn quote(word: &str) -> String {
     }
 }
 
+/// `cargo …` arguments that check the committed `.sqlx` cache against a
+/// migrated database; the check's own build turns the offline mode off.
+pub const SQLX_PREPARE_CHECK: [&str; 6] = [
+    "sqlx",
+    "prepare",
+    "--workspace",
+    "--check",
+    "--",
+    "--all-targets",
+];
+
+/// Builds what the local stacks run: the api and the worker (offline, from
+/// the committed `.sqlx` cache) and the dashboard (frontend/dist).
+pub fn build_stack(runner: &Runner, root: &Path) -> anyhow::Result<()> {
+    step("Build");
+    runner.run(
+        cargo()
+            .args(["build", "-p", "api", "-p", "worker"])
+            .env("SQLX_OFFLINE", "true")
+            .current_dir(root),
+    )?;
+    runner.run(command("npm", ["--prefix", "frontend", "run", "build"]).current_dir(root))
+}
+
 /// Runs commands, or under `--dry-run` only shows them.
 #[derive(Debug, Clone, Copy)]
 pub struct Runner {
@@ -71,6 +95,13 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A task's runner, from the repository's root: every path in the
+    /// commands it shows is the repository's, as a reader types it.
+    pub fn in_repository(root: &Path, dry_run: bool) -> anyhow::Result<Self> {
+        std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
+        Ok(Self { dry_run })
+    }
+
     /// Shows `command`, then runs it with its output passing through;
     /// fails when it exits non-zero, naming it.
     pub fn run(&self, command: &mut Command) -> anyhow::Result<()> {

@@ -88,11 +88,7 @@ pub struct Options {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
-    // Every path in the commands is the repository's, as a reader types it.
-    std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
-    let runner = Runner {
-        dry_run: options.dry_run,
-    };
+    let runner = Runner::in_repository(root, options.dry_run)?;
     let engine = match Engine::detect() {
         Some(engine) => engine,
         None if options.dry_run => Engine::Docker,

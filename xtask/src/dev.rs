@@ -101,14 +101,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         }
     }
 
-    cmd::step("Build");
-    runner.run(
-        cmd::cargo()
-            .args(["build", "-p", "api", "-p", "worker"])
-            .env("SQLX_OFFLINE", "true")
-            .current_dir(root),
-    )?;
-    runner.run(command("npm", ["--prefix", "frontend", "run", "build"]).current_dir(root))?;
+    cmd::build_stack(&runner, root)?;
 
     cmd::step("Database");
     if options.database_url == DEFAULT_DATABASE_URL {

@@ -56,14 +56,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     // the check at the end finds it.
     processes::adopt_orphans()?;
 
-    cmd::step("Build");
-    runner.run(command("npm", ["--prefix", "frontend", "run", "build"]).current_dir(root))?;
-    runner.run(
-        cmd::cargo()
-            .args(["build", "-p", "api", "-p", "worker"])
-            .env("SQLX_OFFLINE", "true")
-            .current_dir(root),
-    )?;
+    cmd::build_stack(&runner, root)?;
 
     cmd::step("Start");
     if !options.dry_run {
@@ -161,19 +154,18 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The run's nginx, api and worker processes still running, found by what
-/// only they have: nginx's folder in its command line, and the run's queue
-/// prefix in the environment of the api and the worker. Also whatever was
-/// orphaned to this process. Each is stopped as it is reported.
-fn left_running(artifacts: &Path, queue_prefix: &str) -> Vec<String> {
-    let marker = format!("QUEUE_PREFIX={queue_prefix}");
+/// The end-to-end processes running now, as `pid (command line)`: anything
+/// run from `artifacts` (nginx), with `environment` in its environment (the
+/// apis and the worker carry their run's `QUEUE_PREFIX=…`), and Chromium
+/// with a playwright profile. The cleanup test looks with it too.
+pub fn running(artifacts: &Path, environment: &str) -> Vec<String> {
     let folder = artifacts.display().to_string();
-    let mut found: Vec<String> = Vec::new();
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        if pid == std::process::id() as i32 {
+        if pid == std::process::id() {
             continue;
         }
         let read = |file: &str| {
@@ -181,11 +173,21 @@ fn left_running(artifacts: &Path, queue_prefix: &str) -> Vec<String> {
                 .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
                 .unwrap_or_default()
         };
-        let (command_line, environment) = (read("cmdline"), read("environ"));
-        if command_line.contains(&folder) || environment.contains(&marker) {
+        let (command_line, environ) = (read("cmdline"), read("environ"));
+        if command_line.contains(&folder)
+            || environ.contains(environment)
+            || command_line.contains("playwright_chromiumdev_profile")
+        {
             found.push(format!("{pid} ({})", command_line.trim()));
         }
     }
+    found
+}
+
+/// This run's processes still running ([`running`]), and whatever was
+/// orphaned to this process. Each is stopped as it is reported.
+fn left_running(artifacts: &Path, queue_prefix: &str) -> Vec<String> {
+    let mut found = running(artifacts, &format!("QUEUE_PREFIX={queue_prefix}"));
     found.extend(processes::leftovers().iter().map(ToString::to_string));
     processes::stop_leftovers();
     found

@@ -71,7 +71,8 @@ impl Linter {
 /// Runs, from any directory:
 ///   1. shellcheck (--external-sources) on the shell doors, scripts/*.sh and
 ///      .ci/run, and on the scripts in the images: docker/nginx/*.sh,
-///      docker/nginx/*.envsh and docker/nats/*.sh
+///      docker/nginx/*.envsh and docker/nats/*.sh; and on the fake fly and
+///      curl of the deploy script's tests
 ///   2. hadolint on docker/Dockerfile.*
 ///   3. actionlint (with shellcheck on `run:` steps) and the GitHub workflow
 ///      schema (check-jsonschema vendor.github-workflows) on
@@ -96,11 +97,7 @@ pub struct Options {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
-    // Every path in the commands is the repository's, as a reader types it.
-    std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
-    let runner = Runner {
-        dry_run: options.dry_run,
-    };
+    let runner = Runner::in_repository(root, options.dry_run)?;
 
     cmd::step(&format!("Linters (pinned, in {VENV})"));
     install(&runner)?;
@@ -170,6 +167,14 @@ impl Files {
             name.ends_with(".sh") || name.ends_with(".envsh")
         })?);
         shell.extend(matching(root, "docker/nats", ends(".sh"))?);
+        // The fake flyctl and curl the deploy script's tests put on PATH.
+        shell.extend(present(
+            root,
+            [
+                "xtask/tests/fixtures/deploy_fly/fly",
+                "xtask/tests/fixtures/deploy_fly/curl",
+            ],
+        ));
 
         let dockerfiles = matching(root, "docker", |name| name.starts_with("Dockerfile."))?;
         let workflows = matching(root, ".github/workflows", ends(".yml"))?;
@@ -429,6 +434,7 @@ mod tests {
             "docker/nginx/resolver.envsh",
             "docker/nginx/default.conf.template",
             "docker/nats/entrypoint.sh",
+            "xtask/tests/fixtures/deploy_fly/fly",
             ".github/workflows/ci.yml",
             ".github/workflows/notes.md",
         ]);
@@ -443,6 +449,7 @@ mod tests {
                     "docker/nginx/check-env.sh",
                     "docker/nginx/resolver.envsh",
                     "docker/nats/entrypoint.sh",
+                    "xtask/tests/fixtures/deploy_fly/fly",
                 ]),
                 dockerfiles: paths(&["docker/Dockerfile.api", "docker/Dockerfile.web"]),
                 workflows: paths(&[".github/workflows/ci.yml"]),

@@ -103,17 +103,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                     &database,
                 ),
             )?;
-            let mut prepare = in_copy(
-                &cargo,
-                &[
-                    "sqlx",
-                    "prepare",
-                    "--workspace",
-                    "--check",
-                    "--",
-                    "--all-targets",
-                ],
-            );
+            let mut prepare = in_copy(&cargo, &crate::cmd::SQLX_PREPARE_CHECK);
             prepare.env_remove("SQLX_OFFLINE");
             runner.run("the .sqlx cache", with_db(prepare, &database))
         })();

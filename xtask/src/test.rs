@@ -135,15 +135,7 @@ fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
                 "migrate",
                 "run",
             ])),
-            // Its own build turns the offline mode off.
-            check_database(cargo(&[
-                "sqlx",
-                "prepare",
-                "--workspace",
-                "--check",
-                "--",
-                "--all-targets",
-            ])),
+            check_database(cargo(&cmd::SQLX_PREPARE_CHECK)),
         ],
     });
     if !options.quick {

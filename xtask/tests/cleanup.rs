@@ -24,39 +24,15 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Processes of an end-to-end run: anything run from its artifacts folder
-/// (nginx), given its queue prefix (the apis, the worker), or a Chromium
-/// profile of playwright's.
-fn end_to_end_processes(artifacts: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
-            continue;
-        }
-        let read = |file: &str| {
-            std::fs::read(entry.path().join(file))
-                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-                .unwrap_or_default()
-        };
-        let (command_line, environment) = (read("cmdline"), read("environ"));
-        if command_line.contains(artifacts)
-            || environment.contains("QUEUE_PREFIX=beacon:e2e:")
-            || command_line.contains("playwright_chromiumdev_profile")
-        {
-            found.push(format!(
-                "{} ({})",
-                entry.file_name().to_string_lossy(),
-                command_line.trim()
-            ));
-        }
-    }
-    found
+/// Any end-to-end run's nginx, api, worker or Chromium.
+fn end_to_end_processes(artifacts: &Path) -> Vec<String> {
+    xtask::e2e::running(artifacts, "QUEUE_PREFIX=beacon:e2e:")
 }
 
 #[test]
 fn an_end_to_end_run_stopped_halfway_leaves_no_nginx_api_worker_or_chromium() {
     let root = repo_root();
-    let artifacts = root.join(".artifacts/e2e").display().to_string();
+    let artifacts = root.join(".artifacts/e2e");
     assert_eq!(
         end_to_end_processes(&artifacts),
         Vec::<String>::new(),
@@ -117,7 +93,7 @@ fn an_end_to_end_run_stopped_halfway_leaves_no_nginx_api_worker_or_chromium() {
     if !left.is_empty() {
         // Not for the next run to find.
         Command::new("pkill")
-            .args(["-KILL", "-f", &artifacts])
+            .args(["-KILL", "-f", &artifacts.display().to_string()])
             .status()
             .ok();
     }

@@ -8,7 +8,10 @@ use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, bail};
 
-use crate::fly_apps::{self, FlyApp};
+use crate::{
+    fly_apps::{self, FlyApp},
+    nginx,
+};
 
 /// The managed services' names, shaped like Fly's; [fdaa::3] answers them
 /// with the host's address on the bridge, where they listen.
@@ -164,7 +167,6 @@ impl FlyEnv {
     /// with fly.frontend.toml's `[env]`, the deploy script's `API_UPSTREAM`
     /// and the image's own paths, as the image's entrypoint renders it.
     pub fn render_nginx(&self, root: &Path, dir: &Path) -> anyhow::Result<()> {
-        let snippets = dir.join("snippets");
         let static_root = root.join("frontend/dist");
         let static_root = if static_root.is_dir() {
             static_root
@@ -172,40 +174,9 @@ impl FlyEnv {
             std::fs::create_dir_all(dir.join("html"))?;
             dir.join("html")
         };
-        for sub in ["conf.d", "snippets", "tmp", "logs"] {
-            std::fs::create_dir_all(dir.join(sub))?;
-        }
-        for file in ["security-headers.conf", "api-proxy.conf"] {
-            std::fs::copy(root.join("docker/nginx").join(file), snippets.join(file))?;
-        }
         let mut vars: BTreeMap<String, String> = self.toml_env("web").into_iter().collect();
         vars.insert("API_UPSTREAM".into(), self.api_upstream.clone());
         vars.insert("STATIC_ROOT".into(), static_root.display().to_string());
-        vars.insert("NGINX_SNIPPETS".into(), snippets.display().to_string());
-        let mut text = std::fs::read_to_string(root.join("docker/nginx/default.conf.template"))?;
-        // Only ${NAME}: nginx's own $variables stay.
-        while let Some(start) = text.find("${") {
-            let end = start + text[start..].find('}').context("an unclosed ${")?;
-            let name = &text[start + 2..end];
-            let value = vars
-                .get(name)
-                .with_context(|| format!("{name} is not set for the web machine"))?
-                .clone();
-            text.replace_range(start..=end, &value);
-        }
-        std::fs::write(dir.join("conf.d/default.conf"), text)?;
-        let d = dir.display();
-        std::fs::write(
-            dir.join("nginx.conf"),
-            format!(
-                "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
-                 events {{ worker_connections 1024; }}\nhttp {{\n    include /etc/nginx/mime.types;\n    \
-                 default_type application/octet-stream;\n    access_log {d}/logs/access.log;\n    \
-                 client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    \
-                 fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    \
-                 scgi_temp_path {d}/tmp/scgi;\n    include {d}/conf.d/*.conf;\n}}\n"
-            ),
-        )?;
-        Ok(())
+        nginx::render(root, dir, &vars)
     }
 }

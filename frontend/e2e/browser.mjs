@@ -4,7 +4,7 @@
 import { chromium } from 'playwright-core';
 
 export const { WEB_A, WEB_B, ARTIFACTS_DIR = '.artifacts/e2e', CHROMIUM = '/usr/bin/chromium' } = process.env;
-if (!WEB_A) throw new Error('WEB_A is not set: run this through scripts/e2e.sh');
+if (!WEB_A) throw new Error('WEB_A is not set: run this through cargo xtask e2e');
 
 // Chromium's own background traffic is pointless (and refused) offline.
 const CHROMIUM_ARGS = [

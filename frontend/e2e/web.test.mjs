@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 const WEB = process.env.WEB_A;
-if (!WEB) throw new Error('WEB_A is not set: run this through scripts/e2e.sh');
+if (!WEB) throw new Error('WEB_A is not set: run this through cargo xtask e2e');
 
 const SECURITY_HEADERS = {
   'content-security-policy': /default-src 'self'.*frame-ancestors 'none'/,

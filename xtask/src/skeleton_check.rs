@@ -115,11 +115,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             ),
         )?;
         checked?;
-        runner.run(
-            "the Rust tests",
-            in_copy(&cargo, &["nextest", "run", "--workspace", "--no-fail-fast"]),
-        )?;
-
+        // Before the Rust tests: the end-to-end cleanup test builds the
+        // dashboard.
         let modules = root.join("frontend/node_modules");
         if !options.dry_run {
             ensure!(
@@ -130,6 +127,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             std::os::unix::fs::symlink(&modules, scratch.join("frontend/node_modules"))
                 .context("linking the frontend's node_modules")?;
         }
+        runner.run(
+            "the Rust tests",
+            in_copy(&cargo, &["nextest", "run", "--workspace", "--no-fail-fast"]),
+        )?;
+
         runner.run(
             "the frontend's unit tests",
             in_copy("npm", &["--prefix", "frontend", "test"]),

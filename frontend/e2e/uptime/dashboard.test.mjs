@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { ARTIFACTS_DIR, launchBrowser, signUp, watch, WEB_A, WEB_B } from '../browser.mjs';
 
-if (!WEB_B) throw new Error('WEB_B is not set: run this through scripts/e2e.sh');
+if (!WEB_B) throw new Error('WEB_B is not set: run this through cargo xtask e2e');
 
 /** The site the monitor watches: a local server the test can take down. */
 function startTarget() {

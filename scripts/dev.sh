@@ -8,16 +8,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR/..
 source scripts/lib.sh
 
-door_options "$@"
-if ((DOOR_HELP == 1)); then
-    door_help "Postgres, Redis and NATS, started if down; nginx from Debian; the frontend's npm packages"
-else
-    step "Installs: services, nginx, the frontend's packages"
+install() {
     ensure_services
     ensure_nginx
     ensure_frontend_modules
-fi
+}
 
-# Compiled from the committed .sqlx cache: no database needed to build.
-export SQLX_OFFLINE=true
-exec cargo xtask dev "$@"
+door dev "Postgres, Redis and NATS, started if down; nginx from Debian; the frontend's npm packages" install "$@"

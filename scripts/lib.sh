@@ -263,24 +263,27 @@ ensure_bench_tools() {
 
 # The doors (dev.sh, test.sh) install what a fresh machine lacks, then hand
 # every argument to their cargo xtask task, which owns the options. Of
-# those, the door reads only --help (say what it installs) and --dry-run
-# (show the installs instead of running them).
-# Usage: door_options "$@"; sets DOOR_HELP and DRY_RUN.
-door_options() {
-    # shellcheck disable=SC2034 # read by the doors that source this
-    DOOR_HELP=0
-    local argument
+# those, the door reads only --help (it says what it installs, then the
+# task's --help follows) and --dry-run (the installs are shown, not run).
+# Usage: door TASK "what it installs" INSTALL_FUNCTION "$@"
+door() {
+    local task=$1 installs=$2 install=$3 argument help=0
+    shift 3
     for argument in "$@"; do
-        # shellcheck disable=SC2034 # read by the doors that source this
         case "$argument" in
-        -h | --help) DOOR_HELP=1 ;;
+        -h | --help) help=1 ;;
         --dry-run) export DRY_RUN=1 ;;
         esac
     done
-}
-
-# Usage: door_help "what it installs"; then the task's own --help follows.
-door_help() {
-    printf '%s: installs what is missing (%s), then runs its cargo xtask task:\n\n' \
-        "scripts/$(basename "$0")" "$1"
+    if ((help == 1)); then
+        printf '%s: installs what is missing (%s), then runs cargo xtask %s:\n\n' \
+            "scripts/$(basename "$0")" "$installs" "$task"
+    else
+        step "Installs: $installs"
+        "$install"
+    fi
+    # Compiled from the committed .sqlx cache: no database needed to build
+    # (the .sqlx check turns offline mode off for its own build).
+    export SQLX_OFFLINE=true
+    exec cargo xtask "$task" "$@"
 }

@@ -1,7 +1,7 @@
-//! The baseline `scripts/bench.sh` measures `GET /api/health` against: a bare
-//! axum server on the same runtime settings as the api, with one route that
-//! answers the same body, and nothing else (no middleware, no logging, no
-//! metrics). The bench also points the worker's checks at it, as a local
+//! The baseline `cargo xtask bench` measures `GET /api/health` against: a
+//! bare axum server on the same runtime settings as the api, with one route
+//! that answers the same body, and nothing else (no middleware, no logging,
+//! no metrics). The bench also points the worker's checks at it, as a local
 //! target that answers as fast as anything can.
 //!
 //! `PORT=8081 cargo run --release -p api --example bench_hello`

@@ -1,12 +1,12 @@
-//! Check now → live dashboard, as `scripts/bench.sh` measures it: one client
-//! holds `GET /api/events` open, then, one sample at a time, sends
+//! Check now → live dashboard, as `cargo xtask bench` measures it: one
+//! client holds `GET /api/events` open, then, one sample at a time, sends
 //! `POST /api/monitors/{id}/check` and waits for the `check` event that
 //! carries the returned check id. A sample is the time from sending the POST
 //! to that event arriving, so it covers the api, Redis, the worker's pick-up,
 //! the probe, recording in Postgres, NATS and the SSE hop back.
 //!
 //! Prints one JSON object on stdout: `{"latencies_ms": [...]}`, in sample
-//! order; the bench script computes the percentiles.
+//! order; the bench (xtask/src/bench/report.rs) computes the percentiles.
 
 use std::time::{Duration, Instant};
 

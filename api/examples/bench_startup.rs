@@ -1,4 +1,4 @@
-//! Start-up time, as `scripts/bench.sh` measures it: starts a command (the
+//! Start-up time, as `cargo xtask bench` measures it: starts a command (the
 //! api) several times and, polling every few milliseconds over a fresh
 //! connection, records how long after the spawn its liveness URL and then its
 //! readiness URL first answer 200. Each run is stopped with SIGTERM, as Fly

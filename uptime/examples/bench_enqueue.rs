@@ -1,4 +1,4 @@
-//! Worker throughput, as `scripts/bench.sh` measures it: queues N
+//! Worker throughput, as `cargo xtask bench` measures it: queues N
 //! `CheckMonitor` jobs the way the scheduler does (`Queue::push_all` in
 //! batches, each of which wakes the workers), spread
 //! round-robin over a user's monitors, and waits until

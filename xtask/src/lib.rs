@@ -2,6 +2,7 @@
 //! making the template yours, proving the result works, and running Beacon
 //! on a Fly-like private network (`fly_net`).
 
+pub mod bench;
 pub mod cmd;
 pub mod compose_smoke;
 pub mod dev;

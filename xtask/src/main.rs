@@ -28,6 +28,8 @@ enum Task {
     Lint(xtask::lint::Options),
     // --help: the doc comment of its Options.
     ComposeSmoke(xtask::compose_smoke::Options),
+    // --help: the doc comment of its Options.
+    Bench(xtask::bench::Options),
     /// Make the template your project: rename it, and remove the example.
     ///
     /// Renames the project's name everywhere it stands (crates' docs, the
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Task::ComposeSmoke(options) => {
             guarded(|| xtask::compose_smoke::run(&repository_root(), &options))
         }
+        Task::Bench(options) => guarded(|| xtask::bench::run(&repository_root(), &options)),
         Task::MakeItYours {
             name,
             strip_example,

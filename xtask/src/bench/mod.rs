@@ -1,0 +1,1217 @@
+//! `cargo xtask bench`: what one small machine carries. The api and the
+//! worker, built as they ship and run with production settings, measured
+//! beside baselines taken in the same run on the same machine (a bare axum
+//! server, pgbench on the same query), since only ratios within one run mean
+//! anything on a shared machine. The numbers and the targets they are judged
+//! against are in `report`; docs/BENCHMARKS.md keeps the history.
+
+mod report;
+
+use std::{
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use platform::testing::{TestDatabase, block_on, free_port};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+pub use report::Results;
+use report::{LoginBurst, Meta, Rss};
+
+use crate::{
+    cmd::{self, Runner, command},
+    processes::{self, Processes},
+};
+
+/// The monitors of the user whose `GET /api/monitors` is measured (as in
+/// issue 6).
+const API_MONITORS: usize = 20;
+const BENCH_EMAIL: &str = "bench@example.com";
+const BENCH_PASSWORD: &str = "bench-password-0123456789";
+/// The owner of the worker's monitors, written straight into Postgres.
+const WORKER_EMAIL: &str = "bench-worker@example.com";
+/// The bench's Redis is its own, so one fixed prefix is enough.
+const QUEUE_PREFIX: &str = "beacon:bench";
+const READY_WITHIN: Duration = Duration::from_secs(60);
+const WRK_SCRIPT: &str = include_str!("wrk-report.lua");
+const PGBENCH_SCRIPT: &str = include_str!("list_for_user.sql");
+
+/// Measure what one small machine carries, beside baselines of the same run
+///
+/// Runs, on 127.0.0.1 only:
+///   1. cargo build --release: api, worker and the bench's own examples
+///      (api/examples/bench_hello.rs, bench_startup.rs, bench_sse_latency.rs,
+///      uptime/examples/bench_enqueue.rs), offline from the .sqlx cache
+///   2. a fresh database, migrated with `api migrate run`, and a Redis and a
+///      NATS of the bench's own on free ports, so nothing else on the machine
+///      shares their queues, subjects or command counters
+///   3. start-up: `api serve` started BENCH_STARTUP_RUNS times; time from the
+///      spawn to /api/health 200 and to /api/ready 200, polled every 5 ms
+///      (median)
+///   4. the stack with production settings (APP_ENV=production,
+///      LOG_FORMAT=json, RUST_LOG=info, a random JWT_SECRET, logs in
+///      .artifacts/bench/): the bare axum baseline, the api, a worker, and a
+///      second, idle worker on a Redis of its own whose commands are counted
+///      while everything else runs
+///   5. wrk, N connections for SECS each: the baseline, GET /api/health, and
+///      GET /api/monitors with a bearer token for a user with 20 monitors;
+///      then pgbench on the monitors query with the same connections and
+///      duration
+///   6. check now -> SSE `check` event latency, BENCH_SSE_SAMPLES samples in
+///      a row
+///   7. worker throughput: BENCH_CHECKS checks queued at once over
+///      BENCH_WORKER_MONITORS monitors pointed at the baseline server, from
+///      the first enqueue until the last is recorded in Postgres
+///   8. the api's peak RSS (VmHWM) right after BENCH_LOGIN_BURST logins at
+///      once for emails with no account (each an argon2id check); idle and
+///      peak RSS (VmRSS, VmHWM) of the api and the worker; Redis commands per
+///      idle minute of the idle worker; the frontend's JS + CSS gzipped
+///      (gzip -9)
+///
+/// Prints the table with the targets of issue 6 and writes it to
+/// .artifacts/bench/results.md and results.json. Needs wrk, pgbench, psql,
+/// redis-server, redis-cli and nats-server (scripts/test.sh installs them)
+/// and Postgres on 127.0.0.1:5432. Every process it started is stopped and
+/// the database dropped on exit. Fails when any measurement produced no
+/// number; a missed target is reported, not an error.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Options {
+    /// Tiny durations and counts (8 connections for 1 s, 50 checks over 10
+    /// monitors, 10 samples, 2 start-ups, a 5 s idle window): proves the
+    /// harness works; the numbers mean nothing.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Build and measure the debug profile instead of release; for --smoke
+    /// in cargo xtask test, whose tests have built it already (the numbers
+    /// mean nothing).
+    #[arg(long)]
+    pub debug: bool,
+    /// wrk and pgbench connections [default: 64; 8 with --smoke].
+    #[arg(long, value_name = "N", env = "BENCH_CONNECTIONS", value_parser = positive())]
+    pub connections: Option<u32>,
+    /// Each wrk and pgbench run, in seconds [default: 10; 1 with --smoke].
+    #[arg(long, value_name = "SECS", env = "BENCH_DURATION_SECS", value_parser = positive())]
+    pub duration: Option<u32>,
+    /// wrk and pgbench threads [default: 2].
+    #[arg(long, value_name = "N", env = "BENCH_THREADS", value_parser = positive())]
+    pub threads: Option<u32>,
+    /// Checks for the worker throughput [default: 5000; 50 with --smoke].
+    #[arg(long, value_name = "N", env = "BENCH_CHECKS", value_parser = positive())]
+    pub checks: Option<u32>,
+    /// Monitors the throughput's checks are spread over [default: 100; 10
+    /// with --smoke].
+    #[arg(long, value_name = "N", env = "BENCH_WORKER_MONITORS", value_parser = positive())]
+    pub worker_monitors: Option<u32>,
+    /// Check now -> SSE samples [default: 200; 10 with --smoke].
+    #[arg(long, value_name = "N", env = "BENCH_SSE_SAMPLES", value_parser = positive())]
+    pub samples: Option<u32>,
+    /// Start-ups timed [default: 5; 2 with --smoke].
+    #[arg(long, value_name = "N", env = "BENCH_STARTUP_RUNS", value_parser = positive())]
+    pub startup_runs: Option<u32>,
+    /// The shortest window the idle worker's Redis commands are counted
+    /// over, in seconds [default: 60; 5 with --smoke].
+    #[arg(long, value_name = "SECS", env = "BENCH_IDLE_SECS", value_parser = positive())]
+    pub idle_secs: Option<u32>,
+    /// Logins sent at once before the api's peak RSS is read [default: 24].
+    #[arg(long, value_name = "N", env = "BENCH_LOGIN_BURST", value_parser = positive())]
+    pub login_burst: Option<u32>,
+    /// Run the api and the worker each in a cgroup of its own limited to PCT
+    /// % of one core: 100 models a shared-cpu-1x VM bursting, 6.25 its
+    /// baseline (root; cgroup v1 or v2) [default: no limit].
+    #[arg(long, value_name = "PCT", env = "BENCH_CPU_QUOTA", value_parser = cpu_quota)]
+    pub cpu_quota: Option<f64>,
+    /// Where the results and the logs go, relative to the repository.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "BENCH_DIR",
+        default_value = ".artifacts/bench"
+    )]
+    pub dir: PathBuf,
+    /// Print the commands instead of running them (read-only probes still
+    /// run).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn positive() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
+fn cpu_quota(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(quota) if (1.0..=100.0).contains(&quota) => Ok(quota),
+        _ => Err(format!(
+            "a percentage of one core between 1 and 100, got '{value}'"
+        )),
+    }
+}
+
+/// The options with every default filled in.
+#[derive(Debug, Clone)]
+struct Settings {
+    smoke: bool,
+    profile: &'static str,
+    connections: u32,
+    duration_secs: u32,
+    threads: u32,
+    checks: u32,
+    worker_monitors: u32,
+    sse_samples: u32,
+    startup_runs: u32,
+    idle_secs: u32,
+    login_burst: u32,
+    cpu_quota: Option<f64>,
+}
+
+impl Settings {
+    fn new(options: &Options) -> anyhow::Result<Self> {
+        // Few connections in smoke mode: it runs inside cargo xtask test,
+        // beside other databases' pools, under Postgres' default
+        // max_connections of 100.
+        let pick = |set: Option<u32>, full: u32, smoke: u32| {
+            set.unwrap_or(if options.smoke { smoke } else { full })
+        };
+        let settings = Self {
+            smoke: options.smoke,
+            profile: if options.debug { "debug" } else { "release" },
+            connections: pick(options.connections, 64, 8),
+            duration_secs: pick(options.duration, 10, 1),
+            threads: pick(options.threads, 2, 2),
+            checks: pick(options.checks, 5000, 50),
+            worker_monitors: pick(options.worker_monitors, 100, 10),
+            sse_samples: pick(options.samples, 200, 10),
+            startup_runs: pick(options.startup_runs, 5, 2),
+            idle_secs: pick(options.idle_secs, 60, 5),
+            login_burst: pick(options.login_burst, 24, 24),
+            cpu_quota: options.cpu_quota,
+        };
+        if settings.connections < settings.threads {
+            bail!(
+                "--connections ({}) must be at least BENCH_THREADS ({})",
+                settings.connections,
+                settings.threads
+            );
+        }
+        Ok(settings)
+    }
+}
+
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let settings = Settings::new(options)?;
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    let dir = root.join(&options.dir);
+
+    cmd::step("Tools: wrk, pgbench, psql, redis-server, redis-cli, nats-server; Postgres");
+    let tools = Tools::find(options.dry_run)?;
+
+    cmd::step(&format!(
+        "Build ({}): api, worker and the bench's examples",
+        settings.profile
+    ));
+    let mut build = cmd::cargo();
+    build.arg("build");
+    if settings.profile == "release" {
+        build.arg("--release");
+    }
+    build
+        .args([
+            "-p",
+            "api",
+            "-p",
+            "worker",
+            "-p",
+            "uptime",
+            "--bins",
+            "--examples",
+        ])
+        .env("SQLX_OFFLINE", "true")
+        .current_dir(root);
+    runner.run(&mut build)?;
+
+    cmd::step("A database of its own; a Redis and a NATS of the bench's own");
+    if !options.dry_run {
+        // Everything in the folder then comes from this run.
+        if dir.join("raw").exists() {
+            std::fs::remove_dir_all(dir.join("raw"))?;
+        }
+        std::fs::create_dir_all(dir.join("raw"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        std::fs::write(dir.join("wrk-report.lua"), WRK_SCRIPT)?;
+        std::fs::write(dir.join("list_for_user.sql"), PGBENCH_SCRIPT)?;
+    }
+    let database = (!options.dry_run).then(|| block_on(TestDatabase::empty()));
+    let database_url = database
+        .as_ref()
+        .map_or("postgres://postgres@127.0.0.1:5432/<fresh>".into(), |d| {
+            d.url.clone()
+        });
+    // Declared after the database and the cgroups: stopped before either goes.
+    let mut cgroups = Cgroups::default();
+    let mut bench = Bench {
+        runner,
+        bin: cmd::target_dir(root).join(settings.profile),
+        settings,
+        root: root.to_owned(),
+        servers: Processes::new(&dir, options.dry_run)?,
+        ports: Ports::pick(),
+        dir,
+        database_url,
+        jwt_secret: random_hex(32),
+        tools,
+        token: String::from("<token>"),
+        sse_monitor_id: String::from("<monitor id>"),
+        bench_user_id: String::from("<user id>"),
+        worker_user_id: String::from("<user id>"),
+        failed: Vec::new(),
+    };
+    let results = bench.measure_everything(&mut cgroups)?;
+
+    let Some(results) = results else {
+        println!("dry run: nothing was measured");
+        return Ok(());
+    };
+    cmd::step("Results");
+    let json = results.to_json()?;
+    let table = results.to_markdown();
+    std::fs::write(bench.dir.join("results.json"), json)?;
+    std::fs::write(bench.dir.join("results.md"), &table)?;
+    println!("\n{table}");
+
+    cmd::step("Stop");
+    bench.servers.stop_all();
+    drop(cgroups);
+    drop(database);
+    let left = processes::leftovers();
+    if !left.is_empty() {
+        processes::stop_leftovers();
+        let names: Vec<String> = left.iter().map(ToString::to_string).collect();
+        bail!("left running after the bench: {}", names.join(", "));
+    }
+    cmd::progress(&format!(
+        "written to {}/results.md and results.json, logs in {0}/ ({}s)",
+        bench.dir.display(),
+        started.elapsed().as_secs()
+    ));
+    if !results.failed.is_empty() {
+        bail!(
+            "{} measurement(s) produced no number: {}",
+            results.failed.len(),
+            results.failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// The programs the bench runs besides its own.
+struct Tools {
+    wrk: PathBuf,
+    pgbench: PathBuf,
+    psql: PathBuf,
+    redis_server: PathBuf,
+    redis_cli: PathBuf,
+    nats_server: PathBuf,
+}
+
+impl Tools {
+    fn find(dry_run: bool) -> anyhow::Result<Self> {
+        let find = |name: &str, package: &str| -> anyhow::Result<PathBuf> {
+            if dry_run {
+                return Ok(cmd::find_program(name).unwrap_or_else(|| name.into()));
+            }
+            cmd::require_program(
+                name,
+                &format!("apt-get install {package}; scripts/test.sh installs it"),
+            )
+        };
+        let tools = Self {
+            wrk: find("wrk", "wrk")?,
+            pgbench: find("pgbench", "postgresql-client postgresql-contrib")?,
+            psql: find("psql", "postgresql-client")?,
+            redis_server: find("redis-server", "redis-server")?,
+            redis_cli: find("redis-cli", "redis-tools")?,
+            nats_server: find("nats-server", "nats-server")?,
+        };
+        if !dry_run {
+            // Debian's pgbench is a wrapper that needs the real one behind it.
+            let version = Command::new(&tools.pgbench).arg("--version").output();
+            if !version.is_ok_and(|v| v.status.success()) {
+                bail!(
+                    "pgbench --version fails: apt-get install postgresql-client postgresql-contrib"
+                );
+            }
+            let base = platform::testing::postgres_base_url();
+            let answers = Command::new(&tools.psql)
+                .args(["-X", "-q", "-c", "SELECT 1", "-d"])
+                .arg(format!("{base}/postgres"))
+                .output();
+            if !answers.is_ok_and(|a| a.status.success()) {
+                bail!("Postgres does not answer at {base} (scripts/dev.sh starts it)");
+            }
+        }
+        cmd::progress("wrk, pgbench, psql, redis-server, redis-cli and nats-server are installed");
+        Ok(tools)
+    }
+}
+
+/// Every port the run listens on, distinct.
+struct Ports {
+    redis: u16,
+    idle_redis: u16,
+    nats: u16,
+    hello: u16,
+    api: u16,
+    api_metrics: u16,
+    startup: u16,
+    startup_metrics: u16,
+    worker: u16,
+    idle_worker: u16,
+}
+
+impl Ports {
+    fn pick() -> Self {
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 10 {
+            let port = free_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        Self {
+            redis: ports[0],
+            idle_redis: ports[1],
+            nats: ports[2],
+            hello: ports[3],
+            api: ports[4],
+            api_metrics: ports[5],
+            startup: ports[6],
+            startup_metrics: ports[7],
+            worker: ports[8],
+            idle_worker: ports[9],
+        }
+    }
+}
+
+/// The cgroups `--cpu-quota` made, removed when the run ends (after the
+/// processes in them stopped).
+#[derive(Default)]
+struct Cgroups(Vec<PathBuf>);
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.0.drain(..).rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// One run: its settings, servers and what seeding returned.
+struct Bench {
+    runner: Runner,
+    settings: Settings,
+    root: PathBuf,
+    dir: PathBuf,
+    /// target/<profile>.
+    bin: PathBuf,
+    tools: Tools,
+    servers: Processes,
+    ports: Ports,
+    database_url: String,
+    jwt_secret: String,
+    /// The bench user's bearer token (a placeholder under --dry-run).
+    token: String,
+    sse_monitor_id: String,
+    bench_user_id: String,
+    worker_user_id: String,
+    /// The measurements that produced no number.
+    failed: Vec<String>,
+}
+
+impl Bench {
+    fn dry_run(&self) -> bool {
+        self.runner.dry_run
+    }
+
+    fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.api)
+    }
+
+    /// The baseline server, which the worker's monitors probe too.
+    fn target_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.ports.hello)
+    }
+
+    /// The run, in order; `None` under `--dry-run`.
+    fn measure_everything(&mut self, cgroups: &mut Cgroups) -> anyhow::Result<Option<Results>> {
+        let s = self.settings.clone();
+        let api = self.bin.join("api");
+        // Its report goes to stderr: stdout is the table's.
+        self.runner.run(
+            command(&api, ["migrate", "run"])
+                .env("DATABASE_URL", &self.database_url)
+                .stdout(std::io::stderr())
+                .current_dir(&self.root),
+        )?;
+        let redis = self.tools.redis_server.clone();
+        let redis_args = |port: u16| {
+            let mut redis = command(&redis, ["--port", &port.to_string()]);
+            redis.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            redis
+        };
+        self.servers.start("redis", redis_args(self.ports.redis))?;
+        self.wait_for_port("redis", self.ports.redis)?;
+        self.servers
+            .start("redis-idle", redis_args(self.ports.idle_redis))?;
+        self.wait_for_port("redis-idle", self.ports.idle_redis)?;
+        let nats = command(
+            &self.tools.nats_server,
+            ["-a", "127.0.0.1", "-p", &self.ports.nats.to_string()],
+        );
+        self.servers.start("nats", nats)?;
+        self.wait_for_port("nats", self.ports.nats)?;
+
+        let startup = self.measure(
+            &format!(
+                "Start-up: spawn -> /api/health and /api/ready 200, {} runs",
+                s.startup_runs
+            ),
+            Self::startup,
+        )?;
+
+        cmd::step("Start: the baseline server and the api");
+        let mut hello = Command::new(self.bin.join("examples/bench_hello"));
+        hello.env("PORT", self.ports.hello.to_string());
+        self.servers.start("hello", hello)?;
+        self.servers
+            .wait_for_200("hello", &self.target_url(), READY_WITHIN)?;
+        let mut serve = self.api_env(command(&api, ["serve"]));
+        serve
+            .env("PORT", self.ports.api.to_string())
+            .env("METRICS_PORT", self.ports.api_metrics.to_string());
+        self.servers.start("api", serve)?;
+        self.limit_cpu("api", cgroups)?;
+        self.servers.wait_for_200(
+            "api",
+            &format!("{}/api/ready", self.api_url()),
+            READY_WITHIN,
+        )?;
+        let mut rss = Rss {
+            api_idle_mb: self.measure("Idle RSS: api", |b| b.idle_rss("api"))?,
+            ..Rss::default()
+        };
+
+        cmd::step(&format!(
+            "Seed: a user with {API_MONITORS} monitors through the api; {} monitors for the worker",
+            s.worker_monitors
+        ));
+        self.seed()?;
+
+        let login_burst = self.measure(
+            &format!(
+                "Login burst: {} at once, then the api's peak RSS",
+                s.login_burst
+            ),
+            Self::login_burst,
+        )?;
+
+        cmd::step("Start: the worker, and an idle one on a Redis of its own");
+        let worker_bin = self.bin.join("worker");
+        // The worker probes the baseline server on 127.0.0.1, which only
+        // ALLOW_PRIVATE_TARGETS=true permits, and the worker refuses that
+        // with APP_ENV=production (platform/src/outbound.rs). APP_ENV
+        // changes nothing else for the worker: it only picks the defaults of
+        // the URLs and of LOG_FORMAT, and all of those are set here.
+        let mut worker = self.production_env(Command::new(&worker_bin));
+        worker
+            .env("APP_ENV", "development")
+            .env("ALLOW_PRIVATE_TARGETS", "true")
+            .env(
+                "REDIS_URL",
+                format!("redis://127.0.0.1:{}", self.ports.redis),
+            )
+            .env("QUEUE_PREFIX", QUEUE_PREFIX)
+            .env("WORKER_PORT", self.ports.worker.to_string());
+        self.servers.start("worker", worker)?;
+        self.limit_cpu("worker", cgroups)?;
+        self.servers.wait_for_200(
+            "worker",
+            &format!("http://127.0.0.1:{}/ready", self.ports.worker),
+            READY_WITHIN,
+        )?;
+        rss.worker_idle_mb = self.measure("Idle RSS: worker", |b| b.idle_rss("worker"))?;
+        // The idle worker probes nothing, so it runs in production mode as it is.
+        let mut idle_worker = self.production_env(Command::new(&worker_bin));
+        idle_worker
+            .env(
+                "REDIS_URL",
+                format!("redis://127.0.0.1:{}", self.ports.idle_redis),
+            )
+            .env("QUEUE_PREFIX", format!("{QUEUE_PREFIX}:idle"))
+            .env("WORKER_PORT", self.ports.idle_worker.to_string());
+        self.servers.start("worker-idle", idle_worker)?;
+        self.servers.wait_for_200(
+            "worker-idle",
+            &format!("http://127.0.0.1:{}/ready", self.ports.idle_worker),
+            READY_WITHIN,
+        )?;
+        // Past its start-up (registration, first heartbeat), the idle
+        // worker's commands are counted from here while everything else is
+        // measured.
+        if !self.dry_run() {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        self.redis_cli(self.ports.idle_redis, &["CONFIG", "RESETSTAT"])?;
+        let idle_started = Instant::now();
+
+        let (connections, secs) = (s.connections, s.duration_secs);
+        let hello = self.measure(
+            &format!("wrk: bare axum baseline, {connections} connections, {secs}s"),
+            |b| b.wrk("hello", &b.target_url(), false),
+        )?;
+        let api_health = self.measure("wrk: GET /api/health", |b| {
+            b.wrk("api_health", &format!("{}/api/health", b.api_url()), false)
+        })?;
+        let api_monitors = self.measure(
+            &format!("wrk: GET /api/monitors, {API_MONITORS} monitors, bearer token"),
+            |b| {
+                b.wrk(
+                    "api_monitors",
+                    &format!("{}/api/monitors", b.api_url()),
+                    true,
+                )
+            },
+        )?;
+        let pgbench = self.measure(
+            &format!("pgbench: the monitors query, {connections} connections, {secs}s"),
+            Self::pgbench,
+        )?;
+        let sse = self.measure(
+            &format!("Check now -> SSE check event, {} samples", s.sse_samples),
+            Self::sse,
+        )?;
+        let worker_throughput = self.measure(
+            &format!(
+                "Worker throughput: {} checks over {} monitors",
+                s.checks, s.worker_monitors
+            ),
+            Self::worker_throughput,
+        )?;
+        if let Some((api, worker)) = self.measure("Peak RSS: api and worker", |b| {
+            let api = b.memory_mb("api", "VmHWM")?;
+            let worker = b.memory_mb("worker", "VmHWM")?;
+            Ok(api.zip(worker))
+        })? {
+            rss.api_peak_mb = Some(api);
+            rss.worker_peak_mb = Some(worker);
+        }
+        let worker_idle_redis = self.measure(
+            &format!(
+                "Redis commands of the idle worker, a window of at least {}s",
+                s.idle_secs
+            ),
+            |b| b.idle_redis(idle_started),
+        )?;
+        let frontend = self.measure("Frontend: JS + CSS gzipped", Self::frontend)?;
+
+        if self.dry_run() {
+            return Ok(None);
+        }
+        Ok(Some(Results {
+            meta: self.meta()?,
+            startup,
+            hello,
+            api_health,
+            api_monitors,
+            pgbench,
+            sse,
+            worker_throughput,
+            worker_idle_redis,
+            login_burst,
+            rss,
+            frontend,
+            failed: self.failed.clone(),
+        }))
+    }
+
+    /// Runs one measurement under its own step: a failure is recorded and
+    /// the rest still run, unless the run was interrupted.
+    fn measure<T>(
+        &mut self,
+        title: &str,
+        measurement: impl FnOnce(&mut Self) -> anyhow::Result<Option<T>>,
+    ) -> anyhow::Result<Option<T>> {
+        cmd::step(title);
+        match measurement(self) {
+            Ok(value) => Ok(value),
+            Err(error) if processes::interrupted() => Err(error),
+            Err(error) => {
+                cmd::progress(&format!("error: {title} produced no number: {error:#}"));
+                self.failed.push(title.to_owned());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Production settings, as on Fly; the signing key is this run's alone.
+    fn production_env(&self, mut command: Command) -> Command {
+        command
+            .env("APP_ENV", "production")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("JWT_SECRET", &self.jwt_secret)
+            .env("DATABASE_URL", &self.database_url)
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", self.ports.nats))
+            .current_dir(&self.root);
+        command
+    }
+
+    /// The api's: the SSE samples are "check now" requests and every wrk
+    /// request carries one token, so the per-user limits are lifted.
+    fn api_env(&self, command: Command) -> Command {
+        let mut command = self.production_env(command);
+        command
+            .env(
+                "REDIS_URL",
+                format!("redis://127.0.0.1:{}", self.ports.redis),
+            )
+            .env("QUEUE_PREFIX", QUEUE_PREFIX)
+            .env("MANUAL_CHECKS_PER_MINUTE", "10000");
+        command
+    }
+
+    /// Waits until `name` accepts connections on `port` (Redis, NATS).
+    fn wait_for_port(&mut self, name: &str, port: u16) -> anyhow::Result<()> {
+        cmd::progress(&format!("waiting for 127.0.0.1:{port}"));
+        if self.dry_run() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            processes::check_interrupted()?;
+            self.servers.check_running(name)?;
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{name} did not listen on {port} within 10s; see {}",
+                    self.servers.log_file(name).display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn redis_cli(&self, port: u16, args: &[&str]) -> anyhow::Result<Option<String>> {
+        let mut redis_cli = command(&self.tools.redis_cli, ["-p", &port.to_string()]);
+        redis_cli.args(args);
+        self.runner.output(&mut redis_cli)
+    }
+
+    /// Moves `name`'s process into a cgroup of its own limited to the
+    /// quota of one core (a 100 ms period), as a Fly shared-cpu VM limits
+    /// it; every thread it starts later stays there.
+    fn limit_cpu(&self, name: &str, cgroups: &mut Cgroups) -> anyhow::Result<()> {
+        let Some(quota) = self.settings.cpu_quota else {
+            return Ok(());
+        };
+        let quota_us = (quota * 1000.0) as u64;
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").is_file();
+        let group = format!("beacon-bench-{}-{name}", std::process::id());
+        let dir = match v2 {
+            true => Path::new("/sys/fs/cgroup").join(group),
+            false => Path::new("/sys/fs/cgroup/cpu").join(group),
+        };
+        cmd::progress(&format!(
+            "{name} runs on {quota} % of one core ({})",
+            dir.display()
+        ));
+        if self.dry_run() {
+            return Ok(());
+        }
+        let pid = self.servers.pid(name).context("not started")?;
+        let write = |file: &str, value: String| {
+            std::fs::write(dir.join(file), value)
+                .with_context(|| format!("writing {} (root?)", dir.join(file).display()))
+        };
+        if v2 {
+            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+cpu");
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        cgroups.0.push(dir.clone());
+        if v2 {
+            write("cpu.max", format!("{quota_us} 100000"))?;
+        } else {
+            write("cpu.cfs_period_us", "100000".into())?;
+            write("cpu.cfs_quota_us", quota_us.to_string())?;
+        }
+        write("cgroup.procs", pid.to_string())
+    }
+
+    /// VmRSS (resident now) or VmHWM (the peak so far) of a server, in MB.
+    fn memory_mb(&self, name: &str, field: &str) -> anyhow::Result<Option<f64>> {
+        if self.dry_run() {
+            return Ok(None);
+        }
+        let pid = self.servers.pid(name).context("not started")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb = status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+        Ok(Some(kb / 1024.0))
+    }
+
+    /// Resident memory right after start-up, before any traffic.
+    fn idle_rss(&mut self, name: &str) -> anyhow::Result<Option<f64>> {
+        if !self.dry_run() {
+            // Settled: past the first connections to Postgres, Redis and NATS.
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        self.memory_mb(name, "VmRSS")
+    }
+
+    /// Where a tool's output is kept, for a look after the run.
+    fn keep_raw(&self, name: &str, output: &str) -> anyhow::Result<()> {
+        let path = self.dir.join("raw").join(name);
+        std::fs::write(&path, output).with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn psql(&self, sql: &str) -> anyhow::Result<Option<String>> {
+        let mut psql = command(
+            &self.tools.psql,
+            ["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1"],
+        );
+        psql.args(["-d", &self.database_url, "-c", sql]);
+        self.runner.output(&mut psql)
+    }
+
+    /// A user with API_MONITORS monitors made through the api (its token is
+    /// what wrk and the SSE client use), and the worker's monitors written
+    /// straight into Postgres; none of them is due for a day, so the
+    /// scheduler stays out of every measurement.
+    fn seed(&mut self) -> anyhow::Result<()> {
+        let api = self.api_url();
+        let credentials = json!({"email": BENCH_EMAIL, "password": BENCH_PASSWORD});
+        let target = self.target_url();
+        cmd::progress(&format!("POST {api}/api/auth/signup, then /api/auth/token"));
+        cmd::progress(&format!(
+            "POST {api}/api/monitors x {API_MONITORS}, each pointed at {target}"
+        ));
+        let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
+        if !self.dry_run() {
+            let post = |path: &str, body: &Value, token: Option<&str>| {
+                let mut request = client.post(format!("{api}{path}")).json(body);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                request
+                    .send()
+                    .and_then(|r| r.error_for_status())
+                    .with_context(|| {
+                        format!(
+                            "POST {path}; see {}",
+                            self.servers.log_file("api").display()
+                        )
+                    })
+            };
+            post("/api/auth/signup", &credentials, None)?;
+            let token: Value = post("/api/auth/token", &credentials, None)?.json()?;
+            self.token = token["token"]
+                .as_str()
+                .context("POST /api/auth/token gave no token")?
+                .to_owned();
+            for i in 1..=API_MONITORS {
+                let monitor =
+                    json!({"name": format!("bench {i}"), "url": target, "interval_seconds": 86400});
+                post("/api/monitors", &monitor, Some(&self.token))?;
+            }
+        }
+        self.psql("UPDATE monitors SET next_check_at = now() + interval '1 day'")?;
+        self.psql(&format!(
+            "INSERT INTO users (id, email, password_hash) \
+             VALUES (gen_random_uuid(), '{WORKER_EMAIL}', 'none: this user never logs in')"
+        ))?;
+        self.psql(&format!(
+            "INSERT INTO monitors (id, user_id, name, url, method, interval_seconds, timeout_ms, \
+                 expected_status, next_check_at) \
+             SELECT gen_random_uuid(), u.id, 'worker bench ' || n, '{target}', 'GET', 86400, 5000, 200, \
+                 now() + interval '1 day' \
+             FROM users u, generate_series(1, {}) n WHERE u.email = '{WORKER_EMAIL}'",
+            self.settings.worker_monitors
+        ))?;
+        let user_id = |b: &Self, email: &str| -> anyhow::Result<Option<String>> {
+            Ok(
+                b.psql(&format!("SELECT id FROM users WHERE email = '{email}'"))?
+                    .map(|id| id.trim().to_owned()),
+            )
+        };
+        if let Some(id) = user_id(self, BENCH_EMAIL)? {
+            self.bench_user_id = id;
+        }
+        if let Some(id) = user_id(self, WORKER_EMAIL)? {
+            self.worker_user_id = id;
+        }
+        cmd::progress(&format!("GET {api}/api/monitors"));
+        if !self.dry_run() {
+            let listed: Value = client
+                .get(format!("{api}/api/monitors"))
+                .bearer_auth(&self.token)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .context("GET /api/monitors")?
+                .json()?;
+            let monitors = listed["monitors"].as_array().map_or(&[][..], Vec::as_slice);
+            if monitors.len() != API_MONITORS {
+                bail!(
+                    "GET /api/monitors listed {} monitors, not {API_MONITORS}",
+                    monitors.len()
+                );
+            }
+            self.sse_monitor_id = monitors[0]["id"]
+                .as_str()
+                .context("a monitor without an id")?
+                .to_owned();
+        }
+        Ok(())
+    }
+
+    fn startup(&mut self) -> anyhow::Result<Option<report::Startup>> {
+        let ports = (self.ports.startup, self.ports.startup_metrics);
+        let mut bench_startup = self.api_env(Command::new(self.bin.join("examples/bench_startup")));
+        bench_startup
+            .env("PORT", ports.0.to_string())
+            .env("METRICS_PORT", ports.1.to_string())
+            .args(["--runs", &self.settings.startup_runs.to_string()])
+            .args(["--interval-ms", "5"])
+            .args([
+                "--health",
+                &format!("http://127.0.0.1:{}/api/health", ports.0),
+            ])
+            .args([
+                "--ready",
+                &format!("http://127.0.0.1:{}/api/ready", ports.0),
+            ])
+            .arg("--log")
+            .arg(self.servers.log_file("startup"))
+            .arg("--")
+            .arg(self.bin.join("api"))
+            .arg("serve");
+        let Some(output) = self.runner.output(&mut bench_startup)? else {
+            return Ok(None);
+        };
+        self.keep_raw("startup.out", &output)?;
+        report::parse_startup(&output).map(Some)
+    }
+
+    /// LOGIN_BURST logins at once for emails that have no account, each a
+    /// full argon2id verification (19 MiB while it runs). The api's peak
+    /// RSS right after is what PASSWORD_HASH_CONCURRENCY holds down;
+    /// measured before wrk can raise the peak for other reasons.
+    fn login_burst(&mut self) -> anyhow::Result<Option<LoginBurst>> {
+        let logins = self.settings.login_burst as usize;
+        let url = format!("{}/api/auth/login", self.api_url());
+        cmd::progress(&format!(
+            "POST {url} x {logins} (random emails), all at once"
+        ));
+        if self.dry_run() {
+            return Ok(None);
+        }
+        let client = Client::builder().timeout(Duration::from_secs(60)).build()?;
+        let run: u32 = rand::random();
+        let start = std::sync::Barrier::new(logins);
+        let statuses: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..=logins)
+                .map(|i| {
+                    let (client, url, start) = (&client, &url, &start);
+                    scope.spawn(move || {
+                        let body = json!({
+                            "email": format!("burst-{i}-{run}@example.com"),
+                            "password": "not the password",
+                        });
+                        start.wait();
+                        // "000" as curl prints it: no answer at all.
+                        client
+                            .post(url)
+                            .json(&body)
+                            .send()
+                            .map_or("000".to_owned(), |r| r.status().as_u16().to_string())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| "000".to_owned()))
+                .collect()
+        });
+        let mut counted = std::collections::BTreeMap::new();
+        for status in statuses {
+            *counted.entry(status).or_insert(0) += 1;
+        }
+        let peak_mb = self.memory_mb("api", "VmHWM")?.context("no api")?;
+        Ok(Some(LoginBurst {
+            logins,
+            peak_mb,
+            statuses: counted,
+        }))
+    }
+
+    /// wrk, then the JSON line of `wrk-report.lua`; with `token`, every
+    /// request carries the bench user's bearer token (from the environment,
+    /// so it never shows on a command line).
+    fn wrk(&mut self, name: &str, url: &str, token: bool) -> anyhow::Result<Option<report::Wrk>> {
+        let s = &self.settings;
+        let mut wrk = command(
+            &self.tools.wrk,
+            [
+                "-t".to_owned(),
+                s.threads.to_string(),
+                "-c".to_owned(),
+                s.connections.to_string(),
+                "-d".to_owned(),
+                format!("{}s", s.duration_secs),
+                "--timeout".to_owned(),
+                "5s".to_owned(),
+            ],
+        );
+        wrk.arg("-s").arg(self.dir.join("wrk-report.lua")).arg(url);
+        if token {
+            wrk.env("BENCH_TOKEN", &self.token);
+        }
+        let Some(output) = self.runner.output(&mut wrk)? else {
+            return Ok(None);
+        };
+        self.keep_raw(&format!("{name}.wrk"), &output)?;
+        report::parse_wrk(&output).map(Some)
+    }
+
+    /// The query of `list_for_user`, sent as the api sends it: prepared.
+    fn pgbench(&mut self) -> anyhow::Result<Option<report::Pgbench>> {
+        let s = &self.settings;
+        let mut pgbench = command(&self.tools.pgbench, ["-n", "-M", "prepared"]);
+        pgbench
+            .args([
+                "-c",
+                &s.connections.to_string(),
+                "-j",
+                &s.threads.to_string(),
+            ])
+            .args(["-T", &s.duration_secs.to_string()])
+            .args(["-D", &format!("user_id={}", self.bench_user_id)])
+            .arg("-f")
+            .arg(self.dir.join("list_for_user.sql"))
+            .arg(&self.database_url);
+        let Some(output) = self.runner.output(&mut pgbench)? else {
+            return Ok(None);
+        };
+        self.keep_raw("pgbench.out", &output)?;
+        report::parse_pgbench(&output).map(Some)
+    }
+
+    fn sse(&mut self) -> anyhow::Result<Option<report::Sse>> {
+        let mut sse = Command::new(self.bin.join("examples/bench_sse_latency"));
+        sse.args(["--base-url", &self.api_url()])
+            .args(["--monitor-id", &self.sse_monitor_id])
+            .args(["--samples", &self.settings.sse_samples.to_string()])
+            .env("BENCH_TOKEN", &self.token);
+        let Some(output) = self.runner.output(&mut sse)? else {
+            return Ok(None);
+        };
+        self.keep_raw("sse.out", &output)?;
+        report::parse_sse(&output).map(Some)
+    }
+
+    fn worker_throughput(&mut self) -> anyhow::Result<Option<report::WorkerThroughput>> {
+        let mut enqueue = Command::new(self.bin.join("examples/bench_enqueue"));
+        enqueue
+            .env("DATABASE_URL", &self.database_url)
+            .env(
+                "REDIS_URL",
+                format!("redis://127.0.0.1:{}", self.ports.redis),
+            )
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", self.ports.nats))
+            .env("QUEUE_PREFIX", QUEUE_PREFIX)
+            .args(["--user-id", &self.worker_user_id])
+            .args(["--checks", &self.settings.checks.to_string()]);
+        let Some(output) = self.runner.output(&mut enqueue)? else {
+            return Ok(None);
+        };
+        self.keep_raw("worker.out", &output)?;
+        report::parse_worker_throughput(&output).map(Some)
+    }
+
+    /// Every command the idle worker sent its Redis since CONFIG RESETSTAT,
+    /// over a window of at least `idle_secs`.
+    fn idle_redis(&mut self, started: Instant) -> anyhow::Result<Option<report::IdleRedis>> {
+        let window = Duration::from_secs(self.settings.idle_secs.into());
+        if !self.dry_run() && started.elapsed() < window {
+            let remaining = window - started.elapsed();
+            cmd::progress(&format!(
+                "waiting {:.1}s more, so the window lasts {}s",
+                remaining.as_secs_f64(),
+                window.as_secs()
+            ));
+            std::thread::sleep(remaining);
+        }
+        let window_secs = started.elapsed().as_secs_f64();
+        let Some(stats) = self.redis_cli(self.ports.idle_redis, &["INFO", "commandstats"])? else {
+            return Ok(None);
+        };
+        self.keep_raw("idle-redis.out", &stats)?;
+        report::parse_idle_redis(&stats, window_secs).map(Some)
+    }
+
+    /// The dashboard's JS and CSS as the browser downloads them, gzip -9.
+    fn frontend(&mut self) -> anyhow::Result<Option<report::Frontend>> {
+        let frontend = self.root.join("frontend");
+        let lock = std::fs::metadata(frontend.join("package-lock.json"))?.modified()?;
+        let installed = std::fs::metadata(frontend.join("node_modules/.package-lock.json"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|installed| installed >= lock);
+        if !installed {
+            self.runner.run(
+                command(
+                    "npm",
+                    ["--prefix", "frontend", "ci", "--no-audit", "--no-fund"],
+                )
+                .current_dir(&self.root),
+            )?;
+        }
+        let log = self.servers.log_file("frontend");
+        let mut build = command("npm", ["--prefix", "frontend", "run", "build"]);
+        build.current_dir(&self.root);
+        cmd::progress(&format!("(its output goes to {})", log.display()));
+        if !self.dry_run() {
+            let file = std::fs::File::create(&log)?;
+            build.stdout(file.try_clone()?).stderr(file);
+        }
+        self.runner
+            .run(&mut build)
+            .with_context(|| format!("see {}", log.display()))?;
+        let assets = frontend.join("dist/assets");
+        if self.dry_run() {
+            cmd::progress(&format!(
+                "+ gzip -9 -c {0}/*.js {0}/*.css",
+                assets.display()
+            ));
+            return Ok(None);
+        }
+        let (mut bytes, mut files) = (0u64, 0usize);
+        for entry in std::fs::read_dir(&assets)? {
+            let path = entry?.path();
+            if !path.extension().is_some_and(|e| e == "js" || e == "css") {
+                continue;
+            }
+            let mut gzip = command("gzip", ["-9", "-c"]);
+            gzip.arg(&path);
+            cmd::progress(&cmd::shown(&gzip));
+            let zipped = gzip.output().context("gzip")?;
+            if !zipped.status.success() {
+                bail!("gzip -9 {} failed", path.display());
+            }
+            bytes += zipped.stdout.len() as u64;
+            files += 1;
+        }
+        if files == 0 {
+            bail!("npm run build left no JS or CSS in {}", assets.display());
+        }
+        Ok(Some(report::Frontend {
+            js_css_gzip_bytes: bytes,
+            js_css_gzip_kb: bytes as f64 / 1024.0,
+            files,
+        }))
+    }
+
+    /// How the run was made; the probes are read-only.
+    fn meta(&self) -> anyhow::Result<Meta> {
+        let probe = |program: &Path, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .current_dir(&self.root)
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let mut commit = probe(Path::new("git"), &["rev-parse", "--short", "HEAD"])
+            .trim()
+            .to_owned();
+        if commit.is_empty() {
+            commit = "unknown".into();
+        }
+        let clean = Command::new("git")
+            .args(["diff", "--quiet", "HEAD"])
+            .current_dir(&self.root)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !clean {
+            commit.push_str(" with uncommitted changes");
+        }
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("model name")?.split_once(": "))
+                    .map(|(_, name)| name.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let word = |text: String, n: usize| {
+            text.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(n))
+                .unwrap_or("unknown")
+                .to_owned()
+        };
+        // wrk prints its version on stderr.
+        let wrk = Command::new(&self.tools.wrk)
+            .arg("--version")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            })
+            .unwrap_or_default();
+        let s = &self.settings;
+        Ok(Meta {
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            commit,
+            profile: s.profile.to_owned(),
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            smoke: s.smoke,
+            connections: s.connections,
+            duration_secs: s.duration_secs,
+            wrk_threads: s.threads,
+            checks: s.checks,
+            worker_monitors: s.worker_monitors,
+            api_monitors: API_MONITORS,
+            sse_samples: s.sse_samples,
+            startup_runs: s.startup_runs,
+            idle_window_min_secs: s.idle_secs,
+            cpu_quota_percent: s.cpu_quota,
+            wrk: word(wrk, 1),
+            pgbench: word(probe(&self.tools.pgbench, &["--version"]), 2),
+        })
+    }
+}

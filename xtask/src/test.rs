@@ -7,11 +7,7 @@
 //! after each step looks for processes of its own still running: a step
 //! that leaves a server behind fails, whether it passed or not.
 
-use std::{
-    path::Path,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Instant};
 
 use anyhow::Context;
 
@@ -74,9 +70,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         outcome.with_context(|| step.title)?;
         if !options.dry_run {
             cmd::progress(&format!(
-                "({} in {:.0?}; nothing of it left running)",
+                "({} in {}s; nothing of it left running)",
                 step.title,
-                round(step_started.elapsed())
+                step_started.elapsed().as_secs()
             ));
         }
     }
@@ -87,10 +83,6 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         println!("all checks passed in {}m{:02}s", elapsed / 60, elapsed % 60);
     }
     Ok(())
-}
-
-fn round(duration: Duration) -> Duration {
-    Duration::from_secs(duration.as_secs())
 }
 
 fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {

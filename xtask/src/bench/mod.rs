@@ -88,8 +88,8 @@ pub struct Options {
     #[arg(long)]
     pub smoke: bool,
     /// Build and measure the debug profile instead of release; for --smoke
-    /// in cargo xtask test, whose tests have built it already (the numbers
-    /// mean nothing).
+    /// in cargo xtask test, which builds the debug profile for its other
+    /// checks anyway (the numbers mean nothing).
     #[arg(long)]
     pub debug: bool,
     /// wrk and pgbench connections [default: 64; 8 with --smoke].

@@ -189,14 +189,55 @@ pub fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// The cargo that runs this task, so a toolchain override reaches the
-/// builds it starts.
+/// builds it starts, without the variables cargo sets for the package it
+/// runs (`cargo xtask` is `cargo run`, and a test runner sets them too):
+/// build scripts that watch them (ring's, through cc) would see them change
+/// between a task's build and the user's own `cargo build`, and each would
+/// rebuild half the dependency tree of the other.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || PACKAGE_VARIABLES.contains(&&*name) {
+            command.env_remove(&*name);
+        }
+    }
+    command
 }
+
+/// What cargo sets for the package it runs or tests, besides CARGO_PKG_*.
+const PACKAGE_VARIABLES: [&str; 8] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builds_do_not_inherit_the_variables_of_the_package_cargo_runs() {
+        // The test runner sets them for this test, as cargo run does for a task.
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+            assert!(std::env::var_os(name).is_some(), "{name} is set here");
+            assert!(
+                cargo()
+                    .get_envs()
+                    .any(|(n, value)| n == name && value.is_none()),
+                "{name} is removed"
+            );
+        }
+        assert!(
+            !cargo().get_envs().any(|(n, _)| n == "PATH"),
+            "the rest is inherited"
+        );
+    }
 
     #[test]
     fn words_are_quoted_only_when_a_shell_would_change_them() {

@@ -15,7 +15,6 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{Context, bail, ensure};
@@ -239,14 +238,13 @@ fn strip_example(plan: &Plan) -> anyhow::Result<Vec<String>> {
     }
     changes.extend(prune_query_cache(plan)?);
     if !plan.dry_run {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         // Cargo.lock without the example's crate, nothing else re-resolved;
         // then the code where lines went, formatted as rustfmt would.
         for args in [
             &["update", "--workspace", "--offline", "--quiet"][..],
             &["fmt", "--all"][..],
         ] {
-            let status = Command::new(&cargo)
+            let status = crate::cmd::cargo()
                 .args(args)
                 .current_dir(root)
                 .status()

@@ -352,7 +352,7 @@ pub fn adopt_orphans() -> anyhow::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")
 }
 
-/// A process this one is the parent (or reaper) of.
+/// A process below this one that a step left behind.
 #[derive(Debug)]
 pub struct Leftover {
     pub pid: i32,
@@ -366,15 +366,40 @@ impl std::fmt::Display for Leftover {
     }
 }
 
-/// This process's children still running: after a step has ended, each is
-/// a process the step left behind.
+/// How long what ends on its own (Chromium's helpers after the browser) is
+/// given before it counts as left behind.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The processes below this one still running once its own servers and
+/// commands have ended: after a step, each is a process the step left
+/// behind. What is ending is waited for (up to [`SETTLE`]), and the dead
+/// among the orphans this process adopted are reaped, as a subreaper must,
+/// or they stay zombies of whatever adopts them when this process exits.
 pub fn leftovers() -> Vec<Leftover> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let found = descendants();
+        if found.is_empty() || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One pass over /proc: reaps this process's dead adopted children, and
+/// returns every living process below it outside the servers and commands
+/// it tracks (those are waited for where they were started).
+fn descendants() -> Vec<Leftover> {
+    struct Entry {
+        pid: i32,
+        parent: i32,
+        zombie: bool,
+        name: String,
+    }
+    let me = std::process::id() as i32;
+    let tracked = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
@@ -386,48 +411,67 @@ pub fn leftovers() -> Vec<Leftover> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1) != Some(&me.as_str()) || fields.first() == Some(&"Z") {
+        let Some(parent) = fields.get(1).and_then(|p| p.parse().ok()) else {
             continue;
-        }
-        let command_line = std::fs::read(entry.path().join("cmdline"))
-            .map(|a| String::from_utf8_lossy(&a).replace('\0', " "))
-            .unwrap_or_default();
-        found.push(Leftover {
+        };
+        all.push(Entry {
             pid,
+            parent,
+            zombie: fields.first() == Some(&"Z"),
             name: head
                 .split_once('(')
                 .map(|(_, n)| n)
                 .unwrap_or_default()
                 .to_owned(),
-            command_line: command_line.trim().to_owned(),
         });
+    }
+    let mut below = vec![me];
+    let mut found = Vec::new();
+    while let Some(parent) = below.pop() {
+        for entry in all.iter().filter(|e| e.parent == parent) {
+            if tracked.contains(&entry.pid) {
+                continue;
+            }
+            if entry.zombie {
+                if parent == me {
+                    let _ = nix::sys::wait::waitpid(
+                        Pid::from_raw(entry.pid),
+                        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                    );
+                }
+                continue;
+            }
+            below.push(entry.pid);
+            let command_line = std::fs::read(format!("/proc/{}/cmdline", entry.pid))
+                .map(|a| String::from_utf8_lossy(&a).replace('\0', " "))
+                .unwrap_or_default();
+            found.push(Leftover {
+                pid: entry.pid,
+                name: entry.name.clone(),
+                command_line: command_line.trim().to_owned(),
+            });
+        }
     }
     found
 }
 
-/// Stops what [`leftovers`] finds (SIGTERM, then SIGKILL), so a failed run
-/// leaves nothing behind either.
+/// Stops what [`leftovers`] finds (SIGTERM, then SIGKILL after 10 s), and
+/// reaps it, so a failed run leaves nothing behind either.
 pub fn stop_leftovers() {
-    let found = leftovers();
-    for leftover in &found {
-        let _ = kill(Pid::from_raw(leftover.pid), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for leftover in &found {
-        let pid = Pid::from_raw(leftover.pid);
-        loop {
-            match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
-                    let _ = kill(pid, Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(pid, None);
-                    break;
-                }
-                _ => break,
-            }
+    let signal_all = |signal| {
+        for leftover in descendants() {
+            let _ = kill(Pid::from_raw(leftover.pid), signal);
         }
+    };
+    signal_all(Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !descendants().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_all(Signal::SIGKILL);
+    let deadline = Instant::now() + SETTLE;
+    while !descendants().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -35,7 +35,6 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let database = format!(
         "postgres://postgres@127.0.0.1:5432/acme_status_skeleton_{}",
         std::process::id()
@@ -66,8 +65,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             );
         }
 
-        let in_copy = |program: &str, args: &[&str]| {
-            let mut command = Command::new(program);
+        let in_copy = |mut command: Command, args: &[&str]| {
             command
                 .args(args)
                 .current_dir(&scratch)
@@ -78,7 +76,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         runner.run(
             "clippy",
             in_copy(
-                &cargo,
+                crate::cmd::cargo(),
                 &[
                     "clippy",
                     "--workspace",
@@ -91,27 +89,30 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         )?;
         runner.run(
             "a database for the .sqlx check",
-            with_db(in_copy("sqlx", &["database", "create"]), &database),
+            with_db(
+                in_copy(Command::new("sqlx"), &["database", "create"]),
+                &database,
+            ),
         )?;
         let checked = (|| {
             runner.run(
                 "its own migrations (api migrate run)",
                 with_db(
                     in_copy(
-                        &cargo,
+                        crate::cmd::cargo(),
                         &["run", "--quiet", "--package", "api", "--", "migrate", "run"],
                     ),
                     &database,
                 ),
             )?;
-            let mut prepare = in_copy(&cargo, &crate::cmd::SQLX_PREPARE_CHECK);
+            let mut prepare = in_copy(crate::cmd::cargo(), &crate::cmd::SQLX_PREPARE_CHECK);
             prepare.env_remove("SQLX_OFFLINE");
             runner.run("the .sqlx cache", with_db(prepare, &database))
         })();
         runner.run(
             "drop that database",
             with_db(
-                in_copy("sqlx", &["database", "drop", "-y", "-f"]),
+                in_copy(Command::new("sqlx"), &["database", "drop", "-y", "-f"]),
                 &database,
             ),
         )?;
@@ -123,7 +124,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         runner.run(
             "the Rust tests",
             in_copy(
-                &cargo,
+                crate::cmd::cargo(),
                 &[
                     "nextest",
                     "run",
@@ -147,11 +148,14 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         }
         runner.run(
             "the frontend's unit tests",
-            in_copy("npm", &["--prefix", "frontend", "test"]),
+            in_copy(Command::new("npm"), &["--prefix", "frontend", "test"]),
         )?;
         runner.run(
             "the frontend's build",
-            in_copy("npm", &["--prefix", "frontend", "run", "build"]),
+            in_copy(
+                Command::new("npm"),
+                &["--prefix", "frontend", "run", "build"],
+            ),
         )?;
         Ok(())
     })();

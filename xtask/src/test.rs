@@ -183,7 +183,7 @@ fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
         commands: vec![xtask(&["bench", "--smoke", "--debug"])?],
     });
     // example:end
-    let nextest = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let nextest = cmd::cargo()
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());

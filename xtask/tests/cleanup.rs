@@ -39,6 +39,9 @@ fn an_end_to_end_run_stopped_halfway_leaves_no_nginx_api_worker_or_chromium() {
         "an earlier run left these running"
     );
 
+    // What the run orphans and does not reap becomes this process's, where
+    // the end of the test finds it.
+    nix::sys::prctl::set_child_subreaper(true).expect("becoming a subreaper");
     let mut run = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("e2e")
         .current_dir(&root)
@@ -103,4 +106,32 @@ fn an_end_to_end_run_stopped_halfway_leaves_no_nginx_api_worker_or_chromium() {
         "left running after the run ended; it printed:\n{}",
         rest.join("\n")
     );
+    // Chromium's helpers outlive their parents for a moment: the run adopts
+    // and reaps them, or they stay zombies of whatever adopts them next.
+    assert_eq!(
+        adopted(),
+        Vec::<String>::new(),
+        "orphaned by the run and not reaped (Z is a zombie)"
+    );
+}
+
+/// This process's children, each as "pid name state": the test started
+/// only the run, which it has waited for.
+fn adopted() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …, where comm may hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) == Some(&me.as_str()) {
+            found.push(format!("{head}) {}", fields.first().unwrap_or(&"?")));
+        }
+    }
+    found
 }

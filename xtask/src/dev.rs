@@ -244,11 +244,9 @@ fn running_pid(root: &Path, dir: &Path, name: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-    let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let ours = String::from_utf8_lossy(&command_line).contains(&*root.to_string_lossy());
-    (state != "Z" && ours).then_some(pid)
+    let process = processes::Process::read(pid)?;
+    let ours = process.command_line().contains(&*root.to_string_lossy());
+    (!process.zombie && ours).then_some(pid)
 }
 
 /// Stops what a `--detach` run left running, last started first: SIGTERM,

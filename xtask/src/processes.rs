@@ -386,69 +386,84 @@ pub fn leftovers() -> Vec<Leftover> {
     }
 }
 
+/// One process, as /proc shows it.
+#[derive(Debug)]
+pub struct Process {
+    pub pid: i32,
+    pub parent: i32,
+    pub zombie: bool,
+    pub name: String,
+}
+
+impl Process {
+    /// None once it is gone.
+    pub fn read(pid: i32) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid …, where comm may hold spaces and parentheses.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let mut fields = rest.split_whitespace();
+        let zombie = fields.next()? == "Z";
+        let parent = fields.next()?.parse().ok()?;
+        let name = head.split_once('(')?.1.to_owned();
+        Some(Self {
+            pid,
+            parent,
+            zombie,
+            name,
+        })
+    }
+
+    /// Its arguments, joined by spaces; empty once it is gone.
+    pub fn command_line(&self) -> String {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .map(|a| {
+                String::from_utf8_lossy(&a)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Every process on this machine.
+pub fn all() -> Vec<Process> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| Process::read(entry.file_name().to_str()?.parse().ok()?))
+        .collect()
+}
+
 /// One pass over /proc: reaps this process's dead adopted children, and
 /// returns every living process below it outside the servers and commands
 /// it tracks (those are waited for where they were started).
 fn descendants() -> Vec<Leftover> {
-    struct Entry {
-        pid: i32,
-        parent: i32,
-        zombie: bool,
-        name: String,
-    }
     let me = std::process::id() as i32;
     let tracked = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …, where comm may hold spaces and parentheses.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let Some(parent) = fields.get(1).and_then(|p| p.parse().ok()) else {
-            continue;
-        };
-        all.push(Entry {
-            pid,
-            parent,
-            zombie: fields.first() == Some(&"Z"),
-            name: head
-                .split_once('(')
-                .map(|(_, n)| n)
-                .unwrap_or_default()
-                .to_owned(),
-        });
-    }
+    let all = all();
     let mut below = vec![me];
     let mut found = Vec::new();
     while let Some(parent) = below.pop() {
-        for entry in all.iter().filter(|e| e.parent == parent) {
-            if tracked.contains(&entry.pid) {
+        for process in all.iter().filter(|p| p.parent == parent) {
+            if tracked.contains(&process.pid) {
                 continue;
             }
-            if entry.zombie {
+            if process.zombie {
                 if parent == me {
                     let _ = nix::sys::wait::waitpid(
-                        Pid::from_raw(entry.pid),
+                        Pid::from_raw(process.pid),
                         Some(nix::sys::wait::WaitPidFlag::WNOHANG),
                     );
                 }
                 continue;
             }
-            below.push(entry.pid);
-            let command_line = std::fs::read(format!("/proc/{}/cmdline", entry.pid))
-                .map(|a| String::from_utf8_lossy(&a).replace('\0', " "))
-                .unwrap_or_default();
+            below.push(process.pid);
             found.push(Leftover {
-                pid: entry.pid,
-                name: entry.name.clone(),
-                command_line: command_line.trim().to_owned(),
+                pid: process.pid,
+                name: process.name.clone(),
+                command_line: process.command_line(),
             });
         }
     }

@@ -32,9 +32,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = &options.root;
     let scratch = std::env::temp_dir().join(format!("skeleton-check-{}", std::process::id()));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::cmd::target_dir(root);
     let database = format!(
         "postgres://postgres@127.0.0.1:5432/acme_status_skeleton_{}",
         std::process::id()

@@ -115,23 +115,13 @@ fn an_end_to_end_run_stopped_halfway_leaves_no_nginx_api_worker_or_chromium() {
     );
 }
 
-/// This process's children, each as "pid name state": the test started
-/// only the run, which it has waited for.
+/// This process's children, each as "pid (name)" and " Z" if a zombie:
+/// the test started only the run, which it has waited for.
 fn adopted() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …, where comm may hold spaces and parentheses.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1) == Some(&me.as_str()) {
-            found.push(format!("{head}) {}", fields.first().unwrap_or(&"?")));
-        }
-    }
-    found
+    let me = std::process::id() as i32;
+    xtask::processes::all()
+        .into_iter()
+        .filter(|p| p.parent == me)
+        .map(|p| format!("{} ({}){}", p.pid, p.name, if p.zombie { " Z" } else { "" }))
+        .collect()
 }

@@ -22,7 +22,6 @@ use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
-use axum::http::StatusCode;
 use platform::{
     config::{ConfigError, Env},
     http::ApiError,
@@ -72,8 +71,7 @@ impl Hasher {
     ) -> Result<T, ApiError> {
         let Ok(Ok(_turn)) = tokio::time::timeout(self.wait, self.permits.acquire()).await else {
             metrics::counter!("password_hash_refused_total").increment(1);
-            return Err(ApiError::too_many(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return Err(ApiError::busy(
                 "busy",
                 "too many logins at once; try again in a second",
                 Duration::from_secs(1),
@@ -255,7 +253,10 @@ mod tests {
         let _held = hasher.permits.acquire().await.expect("the one turn");
         let refused = hasher.hash("correct horse".into()).await.expect_err("busy");
         let response = axum::response::IntoResponse::into_response(refused);
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(response.headers()["retry-after"], "1");
     }
 }

@@ -1,19 +1,18 @@
 //! The accounts API area: sign up, log in, log out (here or everywhere),
 //! who am I, and a bearer token for scripts.
 
-use std::sync::Arc;
-
 use axum::{
-    extract::{FromRef, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
 use platform::{
+    area::{Api, Area},
     config::{ConfigError, Env},
-    http::{ApiError, AppState, ClientAddress, ErrorBody, FieldError, Json},
-    jobs::Queue,
-    session::{AuthUser, SessionKeys, request_token},
+    http::{ApiError, ClientAddress, ErrorBody, FieldError, Json},
+    queue::Queue,
+    session::{AuthUser, request_token},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -50,47 +49,27 @@ impl AccountSettings {
 #[openapi(tags((name = "auth", description = "Accounts and sessions")))]
 struct AccountsDoc;
 
-/// What the area's handlers reach, behind one `Arc` (axum clones a
-/// handler's state for every request).
-#[derive(Clone)]
-struct Accounts(Arc<Parts>);
-
-struct Parts {
-    app: AppState,
+/// The area's own part of its state.
+struct Accounts {
     gate: Gate,
     hasher: Hasher,
     welcome: Queue<WelcomeUser>,
 }
 
-impl std::ops::Deref for Accounts {
-    type Target = Parts;
-
-    fn deref(&self) -> &Parts {
-        &self.0
-    }
-}
-
-impl FromRef<Accounts> for SessionKeys {
-    fn from_ref(accounts: &Accounts) -> Self {
-        accounts.app.sessions.clone()
-    }
-}
-
 /// `/api/auth/*`.
-pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
-    let settings = AccountSettings::from_env(&app.env)?;
-    let services = &app.services;
-    let state = Accounts(Arc::new(Parts {
+pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
+    let settings = AccountSettings::from_env(api.env())?;
+    let app = &api.app;
+    let state = api.area(Accounts {
         gate: Gate::new(
-            services.limits.clone(),
-            services.redis.clone(),
-            &services.config.queue_prefix,
+            app.limits.clone(),
+            app.redis.clone(),
+            &app.config.queue_prefix,
             settings.limits,
         ),
         hasher: settings.hasher,
-        welcome: services.queues.queue(),
-        app: app.clone(),
-    }));
+        welcome: app.queues.queue(),
+    });
     Ok(OpenApiRouter::with_openapi(AccountsDoc::openapi())
         .routes(routes!(signup))
         .routes(routes!(login))
@@ -221,7 +200,7 @@ const SIGNUP_ACCEPTED: &str =
     ))]
 #[tracing::instrument(skip_all)]
 async fn signup(
-    State(state): State<Accounts>,
+    State(state): State<Area<Accounts>>,
     client: ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> Result<(StatusCode, Json<SignupResponse>), ApiError> {
@@ -229,7 +208,7 @@ async fn signup(
     state.gate.signup(client).await?;
     // Hashed either way, so both answers take as long.
     let hash = state.hasher.hash(credentials.password).await?;
-    match users::insert(&state.app.services.db, &email, &hash).await? {
+    match users::insert(&state.app().db, &email, &hash).await? {
         Some(user) => {
             tracing::info!(user_id = %user.id, "account created");
             state.gate.remember_signup(&email, client).await?;
@@ -252,11 +231,11 @@ async fn signup(
 
 /// Checks credentials under the login limits; the user on success.
 async fn authenticate(
-    state: &Accounts,
+    state: &Area<Accounts>,
     client: ClientAddress,
     credentials: Credentials,
 ) -> Result<User, ApiError> {
-    let db = &state.app.services.db;
+    let db = &state.app().db;
     let email = validate_login(&credentials)?;
     let attempt = state.gate.login(&email, client).await?;
     let found = users::credentials_by_email(db, &email).await?;
@@ -292,12 +271,12 @@ fn invalid_credentials() -> ApiError {
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
-    State(state): State<Accounts>,
+    State(state): State<Area<Accounts>>,
     client: ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> Result<Response, ApiError> {
     let user = authenticate(&state, client, credentials).await?;
-    let sessions = &state.app.sessions;
+    let sessions = &state.api().sessions;
     let session = sessions.issue(user.id).await?;
     Ok((
         [(header::SET_COOKIE, sessions.cookie(&session))],
@@ -317,12 +296,12 @@ async fn login(
     ))]
 #[tracing::instrument(skip_all)]
 async fn token(
-    State(state): State<Accounts>,
+    State(state): State<Area<Accounts>>,
     client: ClientAddress,
     Json(credentials): Json<Credentials>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let user = authenticate(&state, client, credentials).await?;
-    let session = state.app.sessions.issue(user.id).await?;
+    let session = state.api().sessions.issue(user.id).await?;
     Ok(Json(TokenResponse {
         token: session.token,
         expires_at: session.expires_at,
@@ -333,8 +312,11 @@ async fn token(
 /// stops working on every machine.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 204, description = "Session ended; the session cookie is cleared")))]
-async fn logout(State(state): State<Accounts>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let sessions = &state.app.sessions;
+async fn logout(
+    State(state): State<Area<Accounts>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let sessions = &state.api().sessions;
     if let Some(token) = request_token(&headers) {
         sessions.revoke(token).await?;
     }
@@ -353,10 +335,10 @@ async fn logout(State(state): State<Accounts>, headers: HeaderMap) -> Result<Res
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn logout_everywhere(
-    State(state): State<Accounts>,
+    State(state): State<Area<Accounts>>,
     user: AuthUser,
 ) -> Result<Response, ApiError> {
-    let sessions = &state.app.sessions;
+    let sessions = &state.api().sessions;
     sessions.revoke_all(user.id).await?;
     tracing::info!(user_id = %user.id, "every session ended");
     Ok((
@@ -373,9 +355,12 @@ async fn logout_everywhere(
         (status = 401, description = "No valid session", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
-async fn me(State(state): State<Accounts>, user: AuthUser) -> Result<Json<UserResponse>, ApiError> {
+async fn me(
+    State(state): State<Area<Accounts>>,
+    user: AuthUser,
+) -> Result<Json<UserResponse>, ApiError> {
     // A valid token for a deleted account is no session.
-    let user = users::by_id(&state.app.services.db, user.id)
+    let user = users::by_id(&state.app().db, user.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(UserResponse { user }))

@@ -3,8 +3,9 @@
 //! and logs it. The smallest real job: data, an id, an idempotent handler.
 
 use platform::{
-    connections::Services,
-    jobs::{Handler, Job, JobError},
+    app::App,
+    jobs::{Handler, JobError},
+    queue::Job,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,14 +28,12 @@ impl Job for WelcomeUser {
 
 /// Runs [`WelcomeUser`] jobs.
 pub struct Welcomes {
-    services: Services,
+    app: App,
 }
 
 impl Welcomes {
-    pub fn new(services: &Services) -> Self {
-        Self {
-            services: services.clone(),
-        }
+    pub fn new(app: &App) -> Self {
+        Self { app: app.clone() }
     }
 }
 
@@ -45,7 +44,7 @@ impl Handler for Welcomes {
         // Marking first makes a redelivered job a no-op; a product that sends
         // mail would send here, after marking, and accept at-most-once mail
         // (or record the provider's message id instead).
-        if users::mark_welcomed(&self.services.db, job.user_id).await? {
+        if users::mark_welcomed(&self.app.db, job.user_id).await? {
             tracing::info!(user_id = %job.user_id, "account welcomed");
         } else {
             tracing::info!(user_id = %job.user_id, "already welcomed (or gone); nothing to do");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use platform::{config::Env, migrate::MigrateAction};
 
-use crate::{app::Application, routes::migrator};
+use crate::{routes::migrator, server::ApiServer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +33,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> ExitCode {
     let env = Env::from_process();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => platform::service::run::<Application>(env).await,
+        Command::Serve => platform::service::run::<ApiServer>(env).await,
         Command::Migrate { action } => platform::migrate::command(action, &migrator(), &env).await,
     }
 }

@@ -1,13 +1,14 @@
 //! Every API area, mounted in one place, and the schema they need.
 //!
-//! An area is a module with a `routes(&AppState)` that returns its
+//! An area is a module with a `routes(&Api)` that returns its
 //! documented routes with their own state (see `accounts/src/routes.rs`).
 //! Adding one is one line in [`routes`]; its OpenAPI paths and tags come
 //! with it.
 
 use platform::{
+    area::Api,
     config::ConfigError,
-    http::{AppState, ErrorBody, ErrorDetail, FieldError},
+    http::{ErrorBody, ErrorDetail, FieldError},
     session::COOKIE_NAME,
 };
 use sqlx::migrate::Migrator;
@@ -18,12 +19,12 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every route under `/api`, each area with its state.
-pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
+pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
     Ok(
         OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .merge(platform::health::routes(app.services.clone()))
-            .merge(accounts::routes(app)?)
-            .merge(uptime::routes(app)?), // example
+            .merge(platform::health::routes(&api.app))
+            .merge(accounts::routes(api)?)
+            .merge(uptime::routes(api)?), // example
     )
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use platform::service::Service;
 
-use crate::{app::Application, routes::migrator};
+use crate::{routes::migrator, server::ApiServer};
 
 pub struct TestApp {
     pub address: String,
@@ -61,7 +61,7 @@ async fn start(
     for (name, value) in vars {
         env = env.with(name, *value);
     }
-    let app = Application::build(env.clone()).await.expect("build app");
+    let app = ApiServer::build(env.clone()).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The [`Env`] remembers every declaration it was asked for, so the README's
-//! configuration table is checked against the code (`cargo xtask settings`).
+//! configuration table is checked against the code (`xtask/tests/docs.rs`).
 //!
 //! A bad value stops the process with one line that names the variable and the
 //! fix (exit code 2), never a panic: on Fly the line lands in `fly logs`, and a

@@ -1,20 +1,13 @@
-//! Postgres, Redis and NATS, opened the same way by every process.
-//!
-//! All three connect lazily or retry in the background, so a process starts
-//! (and answers liveness) while a dependency is down; readiness reports it.
+//! Redis and NATS, opened the same way by every process (Postgres is
+//! [`crate::db`]'s). Both connect lazily or retry in the background, so a
+//! process starts (and answers liveness) while a dependency is down;
+//! readiness reports it.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sqlx::PgPool;
 
-use crate::{
-    config::{PlatformConfig, Secret},
-    health::{self, Readiness},
-    jobs::Queues,
-    limit::Limiter,
-};
+use crate::config::Secret;
 
 /// redis-rs gives up on a reply after 500 ms by default; a busy Upstash
 /// instance or a blocking queue script can take longer, and a timed-out reply
@@ -26,61 +19,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// default of a minute between pings would leave a client on a dead node
 /// for three.
 const NATS_PING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The handles every part of a service shares, behind one `Arc`: handlers'
-/// states are cloned for every request, and cloning each handle (the NATS
-/// client's most of all) cost more than the request itself.
-#[derive(Clone)]
-pub struct Services(Arc<Connections>);
-
-pub struct Connections {
-    pub config: PlatformConfig,
-    pub db: PgPool,
-    pub redis: ConnectionManager,
-    pub nats: async_nats::Client,
-    /// Where jobs are queued.
-    pub queues: Queues,
-    /// Rate limits, counted in the same Redis under the same prefix.
-    pub limits: Limiter,
-}
-
-impl std::ops::Deref for Services {
-    type Target = Connections;
-
-    fn deref(&self) -> &Connections {
-        &self.0
-    }
-}
-
-impl Services {
-    /// Opens all three. `name` is how this process appears in NATS'
-    /// connection list; use [`PlatformConfig::process_name`].
-    pub async fn connect(config: PlatformConfig, name: &str) -> anyhow::Result<Self> {
-        let db = crate::db::connect_lazy(&config.database)
-            .context("DATABASE_URL is not a usable Postgres URL")?;
-        let redis =
-            connect_redis(&config.redis_url).context("REDIS_URL is not a usable Redis URL")?;
-        let nats = connect_nats(&config.nats_url, name)
-            .await
-            .context("NATS_URL is not a usable NATS URL")?;
-        let queues = Queues::new(redis.clone(), nats.clone(), &config.queue_prefix);
-        let limits = Limiter::new(redis.clone(), &config.queue_prefix);
-        Ok(Self(Arc::new(Connections {
-            config,
-            db,
-            redis,
-            nats,
-            queues,
-            limits,
-        })))
-    }
-
-    /// Postgres, Redis and NATS asked at once, each within
-    /// `READINESS_TIMEOUT_MS`.
-    pub async fn readiness(&self) -> Readiness {
-        health::check(self, self.config.readiness_timeout).await
-    }
-}
 
 /// A connection manager that reconnects by itself and connects on first use.
 pub fn connect_redis(url: &Secret) -> redis::RedisResult<ConnectionManager> {

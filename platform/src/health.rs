@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{connections::Services, http::Json};
+use crate::{app::App, http::Json};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -49,11 +49,11 @@ impl Readiness {
 }
 
 /// `/api/health` and `/api/ready`, documented.
-pub fn routes(services: Services) -> OpenApiRouter {
+pub fn routes(app: &App) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(ready))
-        .with_state(services)
+        .with_state(app.clone())
 }
 
 /// Liveness: the process serves requests.
@@ -69,8 +69,8 @@ pub async fn health() -> Json<Health> {
         (status = 200, description = "Every dependency answered", body = Readiness),
         (status = 503, description = "At least one dependency failed; see `failed`", body = Readiness),
     ))]
-pub async fn ready(State(services): State<Services>) -> (StatusCode, Json<Readiness>) {
-    let readiness = services.readiness().await;
+pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Readiness>) {
+    let readiness = readiness(&app).await;
     let code = if readiness.is_ready() {
         StatusCode::OK
     } else {
@@ -79,23 +79,23 @@ pub async fn ready(State(services): State<Services>) -> (StatusCode, Json<Readin
     (code, Json(readiness))
 }
 
-pub(crate) async fn check(services: &Services, timeout: Duration) -> Readiness {
+/// Postgres, Redis and NATS asked at once, each within
+/// `READINESS_TIMEOUT_MS`.
+pub async fn readiness(app: &App) -> Readiness {
+    let timeout = app.config.readiness_timeout;
     let (postgres, redis, nats) = tokio::join!(
         probe("postgres", timeout, async {
-            sqlx::query("SELECT 1")
-                .execute(&services.db)
-                .await
-                .map(|_| ())
+            sqlx::query("SELECT 1").execute(&app.db).await.map(|_| ())
         }),
         probe("redis", timeout, async {
-            let mut conn = services.redis.clone();
+            let mut conn = app.redis.clone();
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
                 .map(|_| ())
         }),
         probe("nats", timeout, async {
-            match services.nats.connection_state() {
+            match app.nats.connection_state() {
                 async_nats::connection::State::Connected => Ok(()),
                 state => Err(format!("state {state:?}")),
             }

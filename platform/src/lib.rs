@@ -1,18 +1,24 @@
 //! The plumbing every Beacon service needs, and nothing of any product:
 //! keep it when you replace the example.
 //!
-//! - [`config`]: every setting declared once, read from the environment;
-//! - [`telemetry`], [`metrics`], [`health`], [`shutdown`], [`service`]: the
-//!   life of a process and what it tells the outside;
-//! - [`connections`]: Postgres, Redis and NATS, opened one way;
-//! - [`http`]: the error shape, extractors, middleware and server;
-//!   [`session`]: signed sessions and the `AuthUser` extractor;
-//!   [`live`]: events to browsers over NATS and Server-Sent Events;
-//! - [`jobs`]: background jobs on Redis and the host that runs them;
-//! - [`limit`]: rate limits in Redis, checked and counted in one step;
-//! - [`outbound`]: the guard for requests to user-supplied URLs;
-//! - [`db`], [`migrate`], [`time`]: the schema and how values are written.
+//! From the bottom up (no module uses one above it; `xtask/tests/modules.rs`
+//! fails on a cycle):
+//!
+//! - [`config`], [`time`], [`shutdown`]: settings declared once, how values
+//!   are written, the stop signal;
+//! - [`telemetry`], [`http`]: logging; the error shape, extractors,
+//!   middleware and server;
+//! - [`db`], [`connections`], [`queue`], [`limit`], [`session`], [`live`],
+//!   [`outbound`]: Postgres, Redis and NATS; pushing jobs; rate limits in
+//!   Redis; signed sessions and the `AuthUser` extractor; events to browsers
+//!   over NATS and Server-Sent Events; the guard for user-supplied URLs;
+//! - [`app`]: the composition root, what every part of a process shares;
+//! - [`health`], [`metrics`], [`jobs`], [`area`], [`migrate`], [`service`]:
+//!   liveness and readiness, `/metrics`, the host that runs jobs, what API
+//!   areas are built from, the migrate commands, the life of a process.
 
+pub mod app;
+pub mod area;
 pub mod config;
 pub mod connections;
 pub mod db;
@@ -24,6 +30,7 @@ pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod outbound;
+pub mod queue;
 pub mod service;
 pub mod session;
 pub mod shutdown;

@@ -33,6 +33,11 @@ impl Limit {
             window,
         }
     }
+
+    /// `max` of `what` per `window` for one user, across every machine.
+    pub fn per_user(what: &str, user_id: uuid::Uuid, max: u32, window: Duration) -> Self {
+        Self::new(format!("{what}:{user_id}"), max, window)
+    }
 }
 
 /// KEYS: the counters; ARGV: max and window (ms) per counter. Returns 0

@@ -24,10 +24,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    http::StatusCode,
-    response::sse::{Event, KeepAlive, Sse},
-};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -169,8 +166,7 @@ impl EventHub {
             .get(&user_id)
             .map_or(0, broadcast::Sender::receiver_count);
         if users_streams >= self.max_per_user {
-            return Err(ApiError::too_many(
-                StatusCode::TOO_MANY_REQUESTS,
+            return Err(ApiError::too_many_requests(
                 "too_many_streams",
                 format!(
                     "you have {users_streams} live streams open, the most allowed; close a tab"
@@ -179,8 +175,7 @@ impl EventHub {
             ));
         }
         if streams.total >= self.max_total {
-            return Err(ApiError::too_many(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return Err(ApiError::busy(
                 "streams_full",
                 "this server holds as many live streams as it can; try again shortly",
                 STREAMS_RETRY_AFTER,

@@ -1,20 +1,13 @@
-//! Prometheus metrics: the process-wide recorder, the request metrics
-//! middleware, and the `/metrics` endpoint, served on a port of its own so
-//! it never goes through a public proxy.
+//! Prometheus metrics: the process-wide recorder and the `/metrics`
+//! endpoint, served on a port of its own so it never goes through a public
+//! proxy. Requests are counted by the HTTP stack ([`crate::http`]).
 
-use std::{sync::OnceLock, time::Instant};
+use std::sync::OnceLock;
 
-use axum::{
-    Router,
-    extract::{MatchedPath, Request, State},
-    http::Method,
-    middleware::Next,
-    response::Response,
-    routing::get,
-};
+use axum::{Router, extract::State, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::connections::Services;
+use crate::app::App;
 
 /// Latency buckets in seconds, from a fast cache hit to a slow probe.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -41,47 +34,13 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Counts and times every request by method, route template and status
-/// (`axum::middleware::from_fn`). The route template (`/api/things/{id}`),
-/// not the path, keeps the label set small.
-pub async fn track_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
-}
-
-/// Any method outside the standard ones is "other", so a client cannot grow
-/// the label set by inventing methods.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
 /// `/metrics`: the registry, after sampling what is cheaper to read at scrape
 /// time than to track (the pool, the job queues' depths).
-pub fn routes(services: Services, queues: Vec<String>) -> Router {
+pub fn routes(app: &App, queues: Vec<String>) -> Router {
     Router::new()
         .route("/metrics", get(render))
         .with_state(Scrape {
-            services,
+            app: app.clone(),
             queues: queues.into(),
             handle: handle(),
         })
@@ -89,17 +48,17 @@ pub fn routes(services: Services, queues: Vec<String>) -> Router {
 
 #[derive(Clone)]
 struct Scrape {
-    services: Services,
+    app: App,
     queues: std::sync::Arc<[String]>,
     handle: PrometheusHandle,
 }
 
 async fn render(State(scrape): State<Scrape>) -> String {
-    crate::db::record_pool_gauges(&scrape.services.db);
+    crate::db::record_pool_gauges(&scrape.app.db);
     for queue in scrape.queues.iter() {
         let depth = tokio::time::timeout(
-            scrape.services.config.readiness_timeout,
-            crate::jobs::depth(&scrape.services.redis, queue),
+            scrape.app.config.readiness_timeout,
+            crate::queue::depth(&scrape.app.redis, queue),
         )
         .await;
         match depth {

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     config::{AppEnv, ConfigError, Env, Secret},
-    http::{ApiError, AppState},
+    http::ApiError,
 };
 
 pub const COOKIE_NAME: &str = "beacon_session";
@@ -114,12 +114,6 @@ struct Keys {
     redis: ConnectionManager,
     /// `<prefix>:session:`.
     prefix: String,
-}
-
-impl FromRef<AppState> for SessionKeys {
-    fn from_ref(state: &AppState) -> Self {
-        state.sessions.clone()
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -16,7 +16,10 @@ use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool, migrate::Migrator};
 use uuid::Uuid;
 
-use crate::config::Env;
+use crate::{
+    app::App,
+    config::{Env, PlatformConfig},
+};
 
 mod nats;
 pub use nats::NatsCluster;
@@ -140,6 +143,21 @@ impl Drop for TestDatabase {
             eprintln!("warning: could not drop a test database");
         }
     }
+}
+
+/// The app a process of `env` opens, with NATS connected (it connects in
+/// the background, and a wake-up or event published before then would wait
+/// in its buffer).
+pub async fn connect_app(env: &Env) -> App {
+    let config = PlatformConfig::from_env(env).expect("config");
+    let app = App::connect(env.clone(), config, "test")
+        .await
+        .expect("connect");
+    eventually(Duration::from_secs(10), "NATS connected", || async {
+        app.nats.connection_state() == async_nats::connection::State::Connected
+    })
+    .await;
+    app
 }
 
 pub fn free_port() -> u16 {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use platform::{
+    app::App,
     config::{Env, PlatformConfig},
-    connections::Services,
 };
 use uptime::{checks::CheckMonitor, model::CheckTrigger};
 use uuid::Uuid;
@@ -39,13 +39,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = PlatformConfig::from_env(&Env::from_process())?;
-    let services = Services::connect(config, "beacon-bench-enqueue").await?;
-    let db = services.db.clone();
-    let queue = services.queues.queue::<CheckMonitor>();
+    let env = Env::from_process();
+    let config = PlatformConfig::from_env(&env)?;
+    let app = App::connect(env, config, "beacon-bench-enqueue").await?;
+    let db = app.db.clone();
+    let queue = app.queues.queue::<CheckMonitor>();
     // The client connects in the background; a wake-up sent before it is
     // connected would wait in its buffer, inside the measurement.
-    let connected = || services.nats.connection_state() == async_nats::connection::State::Connected;
+    let connected = || app.nats.connection_state() == async_nats::connection::State::Connected;
     for _ in 0..500 {
         if connected() {
             break;

@@ -10,7 +10,6 @@
 
 pub mod alerts;
 pub mod checks;
-pub mod events;
 pub mod light;
 pub mod live;
 pub mod model;
@@ -20,19 +19,15 @@ pub mod retention;
 pub mod scheduler;
 pub mod settings;
 
-use std::{sync::Arc, time::Duration};
-
-use axum::extract::FromRef;
 use platform::{
+    app::App,
+    area::{Api, Area},
     config::ConfigError,
-    connections::Services,
-    http::{ApiError, AppState},
-    jobs::{JobHost, Queue},
-    limit::Limit,
+    jobs::JobHost,
     outbound,
-    session::{AuthUser, SessionKeys},
+    queue::Queue,
 };
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -41,7 +36,7 @@ use checks::{CheckMonitor, Checks};
 use probe::Prober;
 use retention::Retention;
 use scheduler::Scheduler;
-use settings::{ApiSettings, WorkerSettings};
+use settings::{UptimeApiSettings, UptimeWorkerSettings};
 
 /// The example's migrations (`uptime/migrations/`): monitors and checks.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -54,61 +49,21 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 ))]
 struct UptimeDoc;
 
-/// What the example's handlers reach, behind one `Arc` (axum clones a
-/// handler's state for every request).
-#[derive(Clone)]
-pub(crate) struct Uptime(Arc<Parts>);
-
-pub(crate) struct Parts {
-    app: AppState,
-    settings: ApiSettings,
+/// The example's own part of its API state.
+pub(crate) struct Uptime {
+    settings: UptimeApiSettings,
     checks: Queue<CheckMonitor>,
 }
 
-impl std::ops::Deref for Uptime {
-    type Target = Parts;
-
-    fn deref(&self) -> &Parts {
-        &self.0
-    }
-}
-
-impl Uptime {
-    fn db(&self) -> &PgPool {
-        &self.app.services.db
-    }
-
-    fn nats(&self) -> &async_nats::Client {
-        &self.app.services.nats
-    }
-
-    /// Counts one `what` for the user: at most `max` per `window`, across
-    /// every api machine, or 429 with `message` (which may use `{secs}`).
-    async fn per_user_limit(
-        &self,
-        user: AuthUser,
-        what: &str,
-        (max, window): (u32, Duration),
-        message: &str,
-    ) -> Result<(), ApiError> {
-        let limit = Limit::new(format!("{what}:{}", user.id), max, window);
-        self.app.services.limits.check(&[limit], message).await
-    }
-}
-
-impl FromRef<Uptime> for SessionKeys {
-    fn from_ref(uptime: &Uptime) -> Self {
-        uptime.app.sessions.clone()
-    }
-}
+/// What the example's handlers get.
+pub(crate) type UptimeState = Area<Uptime>;
 
 /// The example's API: `/api/monitors…`, `/api/alerts…` and `/api/events`.
-pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
-    let state = Uptime(Arc::new(Parts {
-        settings: ApiSettings::from_env(&app.env)?,
-        checks: app.services.queues.queue(),
-        app: app.clone(),
-    }));
+pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
+    let state = api.area(Uptime {
+        settings: UptimeApiSettings::from_env(api.env())?,
+        checks: api.app.queues.queue(),
+    });
     Ok(OpenApiRouter::with_openapi(UptimeDoc::openapi())
         .merge(monitors::routes())
         .merge(checks::routes())
@@ -119,20 +74,19 @@ pub fn routes(app: &AppState) -> Result<OpenApiRouter, ConfigError> {
 
 /// The example's jobs and periodic tasks, for the worker to register.
 pub struct UptimeWorker {
-    services: Services,
-    settings: WorkerSettings,
+    app: App,
+    settings: UptimeWorkerSettings,
     policy: outbound::TargetPolicy,
     max_attempts: usize,
 }
 
 impl UptimeWorker {
     pub fn new(host: &JobHost) -> Result<Self, ConfigError> {
-        let services = host.services();
-        let env = host.env();
+        let app = host.app();
         Ok(Self {
-            policy: outbound::policy_from_env(env, services.config.app_env)?,
-            settings: WorkerSettings::from_env(env)?,
-            services: services.clone(),
+            policy: outbound::policy_from_env(&app.env, app.config.app_env)?,
+            settings: UptimeWorkerSettings::from_env(&app.env)?,
+            app: app.clone(),
             max_attempts: host.config().max_attempts,
         })
     }
@@ -140,28 +94,24 @@ impl UptimeWorker {
     /// Runs checks ([`CheckMonitor`] jobs).
     pub fn checks(&self) -> anyhow::Result<Checks> {
         Ok(Checks {
-            services: self.services.clone(),
+            app: self.app.clone(),
             prober: Prober::new(self.policy.clone(), self.settings.max_redirects)?,
             thresholds: self.settings.thresholds,
-            alerts: self.services.queues.queue(),
+            alerts: self.app.queues.queue(),
         })
     }
 
     /// Delivers alerts ([`alerts::send::SendAlert`] jobs), through the same
     /// outbound guard as the checks.
     pub fn alerts(&self) -> anyhow::Result<Alerts> {
-        Alerts::new(
-            self.services.clone(),
-            self.policy.clone(),
-            self.max_attempts,
-        )
+        Alerts::new(self.app.clone(), self.policy.clone(), self.max_attempts)
     }
 
     /// Queues again the alerts whose queueing failed.
     pub fn alert_outbox(&self) -> AlertOutbox {
         AlertOutbox {
-            services: self.services.clone(),
-            alerts: self.services.queues.queue(),
+            app: self.app.clone(),
+            alerts: self.app.queues.queue(),
             tick: self.settings.alert_outbox_tick,
         }
     }
@@ -169,8 +119,8 @@ impl UptimeWorker {
     /// Queues the checks that are due.
     pub fn scheduler(&self) -> Scheduler {
         Scheduler {
-            services: self.services.clone(),
-            checks: self.services.queues.queue(),
+            app: self.app.clone(),
+            checks: self.app.queues.queue(),
             tick: self.settings.scheduler_tick,
             batch: self.settings.scheduler_batch,
         }
@@ -179,7 +129,7 @@ impl UptimeWorker {
     /// Deletes old checks.
     pub fn retention(&self) -> Retention {
         Retention {
-            services: self.services.clone(),
+            app: self.app.clone(),
             keep: self.settings.check_retention,
             tick: self.settings.retention_tick,
         }

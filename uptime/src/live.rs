@@ -27,7 +27,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    Uptime,
+    UptimeState,
     checks::{self, Check},
     monitors::{self, Monitor},
 };
@@ -35,7 +35,7 @@ use crate::{
 /// Recent checks per monitor in a snapshot: enough for the sparkline.
 pub const RECENT_CHECKS: i64 = 20;
 
-pub(crate) fn routes() -> OpenApiRouter<Uptime> {
+pub(crate) fn routes() -> OpenApiRouter<UptimeState> {
     OpenApiRouter::new().routes(routes!(events))
 }
 
@@ -85,11 +85,11 @@ pub async fn snapshot(db: impl PgExecutor<'_> + Copy, user_id: Uuid) -> sqlx::Re
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn events(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let subscription = state.app.live.subscribe(user.id)?;
-    let snapshot = snapshot(state.db(), user.id).await?;
+    let subscription = state.api().live.subscribe(user.id)?;
+    let snapshot = snapshot(&state.app().db, user.id).await?;
     let first = Event::default()
         .event("snapshot")
         .json_data(&snapshot)
@@ -101,7 +101,7 @@ async fn events(
         first,
         StreamEnds {
             keepalive: state.settings.sse_keepalive,
-            stopping: state.app.stopping.clone(),
+            stopping: state.api().stopping.clone(),
             session_ends: user.expires_at,
         },
     ))

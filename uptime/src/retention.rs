@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::{connections::Services, jobs::Periodic};
+use platform::{app::App, jobs::Periodic};
 
 use crate::checks;
 
 pub const BATCH: i64 = 1_000;
 
 pub struct Retention {
-    pub services: Services,
+    pub app: App,
     /// Checks older than this are deleted.
     pub keep: Duration,
     pub tick: Duration,
@@ -24,7 +24,7 @@ impl Retention {
             - chrono::Duration::from_std(self.keep).unwrap_or(chrono::Duration::days(30));
         let mut total = 0;
         loop {
-            let deleted = checks::db::prune_batch(&self.services.db, before, BATCH).await?;
+            let deleted = checks::db::prune_batch(&self.app.db, before, BATCH).await?;
             total += deleted;
             if deleted < BATCH.unsigned_abs() {
                 return Ok(total);
@@ -35,19 +35,13 @@ impl Retention {
 
 impl Periodic for Retention {
     const NAME: &'static str = "retention";
+    const DONE: &'static str = "old checks deleted";
 
     fn period(&self) -> Duration {
         self.tick
     }
 
-    async fn tick(&self) {
-        match self.prune().await {
-            Ok(0) => {}
-            Ok(n) => {
-                metrics::counter!("beacon_pruned_checks_total").increment(n);
-                tracing::info!(deleted = n, "old checks pruned");
-            }
-            Err(e) => tracing::warn!(error = %e, "pruning checks failed; retrying next tick"),
-        }
+    async fn tick(&self) -> anyhow::Result<u64> {
+        Ok(self.prune().await?)
     }
 }

@@ -6,15 +6,12 @@
 
 use std::time::Duration;
 
-use platform::{
-    connections::Services,
-    jobs::{Periodic, Queue},
-};
+use platform::{app::App, jobs::Periodic, queue::Queue};
 
 use crate::{checks::CheckMonitor, model::CheckTrigger, monitors};
 
 pub struct Scheduler {
-    pub services: Services,
+    pub app: App,
     pub checks: Queue<CheckMonitor>,
     /// How often due monitors are claimed.
     pub tick: Duration,
@@ -26,7 +23,7 @@ impl Scheduler {
     /// One claim, queued in the same transaction: if queueing fails the claim
     /// rolls back and the monitors stay due for the next tick. How many.
     pub async fn claim_and_enqueue(&self) -> anyhow::Result<usize> {
-        let mut tx = self.services.db.begin().await?;
+        let mut tx = self.app.db.begin().await?;
         let due = monitors::db::claim_due(&mut *tx, self.batch).await?;
         if due.is_empty() {
             return Ok(0);
@@ -37,32 +34,26 @@ impl Scheduler {
             .collect();
         self.checks.push_all(jobs).await?;
         tx.commit().await?;
-        metrics::counter!("beacon_scheduled_checks_total").increment(due.len() as u64);
         Ok(due.len())
     }
 }
 
 impl Periodic for Scheduler {
     const NAME: &'static str = "scheduler";
+    const DONE: &'static str = "scheduled checks queued";
 
     fn period(&self) -> Duration {
         self.tick
     }
 
-    async fn tick(&self) {
+    async fn tick(&self) -> anyhow::Result<u64> {
+        let mut queued = 0;
         // A full batch means more are due: go again at once.
         loop {
-            match self.claim_and_enqueue().await {
-                Ok(n) if i64::try_from(n).is_ok_and(|n| n == self.batch) => continue,
-                Ok(0) => break,
-                Ok(n) => {
-                    tracing::debug!(queued = n, "scheduled checks queued");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "scheduler tick failed; retrying next tick");
-                    break;
-                }
+            let claimed = self.claim_and_enqueue().await?;
+            queued += claimed as u64;
+            if i64::try_from(claimed).map_or(true, |n| n < self.batch) {
+                return Ok(queued);
             }
         }
     }

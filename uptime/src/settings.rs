@@ -8,7 +8,7 @@ use crate::light::Thresholds;
 
 /// What the api's side of the example reads.
 #[derive(Debug, Clone)]
-pub struct ApiSettings {
+pub struct UptimeApiSettings {
     pub max_monitors_per_user: i64,
     /// "Check now" per user per minute: each is an outbound request.
     pub manual_checks_per_minute: u32,
@@ -20,7 +20,7 @@ pub struct ApiSettings {
     pub sse_keepalive: Duration,
 }
 
-impl ApiSettings {
+impl UptimeApiSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             max_monitors_per_user: env
@@ -50,7 +50,7 @@ impl ApiSettings {
 
 /// What the worker's side of the example reads.
 #[derive(Debug, Clone)]
-pub struct WorkerSettings {
+pub struct UptimeWorkerSettings {
     pub thresholds: Thresholds,
     pub max_redirects: usize,
     pub scheduler_tick: Duration,
@@ -60,7 +60,7 @@ pub struct WorkerSettings {
     pub alert_outbox_tick: Duration,
 }
 
-impl WorkerSettings {
+impl UptimeWorkerSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let retention_days: u64 = env
             .var(

@@ -5,7 +5,7 @@
 use platform::jobs::JobHost;
 
 pub fn register(host: &mut JobHost) -> anyhow::Result<()> {
-    host.register(accounts::Welcomes::new(host.services()));
+    host.register(accounts::Welcomes::new(host.app()));
 
     let uptime = uptime::UptimeWorker::new(host)?; // example
     host.register(uptime.checks()?); // example

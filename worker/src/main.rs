@@ -16,5 +16,5 @@ struct Cli {}
 #[tokio::main]
 async fn main() -> ExitCode {
     Cli::parse();
-    platform::service::run::<worker::app::Worker>(Env::from_process()).await
+    platform::service::run::<worker::server::Worker>(Env::from_process()).await
 }

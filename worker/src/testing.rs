@@ -8,7 +8,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 use platform::service::Service;
 
-use crate::app::Worker;
+use crate::server::Worker;
 
 /// Settings fast enough for tests: 50 ms polls, 1 s heartbeats (a 2 s orphan
 /// timeout), 100 ms retries, private targets allowed (targets are local).

@@ -1,8 +1,7 @@
-//! Running external commands the way every `cargo xtask` task shows them:
-//! a `==> step` header for each long step, and every command printed before
-//! it runs, quoted so it can be pasted back into a shell. Under `--dry-run`
-//! a command is only printed; read-only probes (is Postgres up? which
-//! version is installed?) are plain `Command`s and still run.
+//! Running external commands the way every `cargo xtask` task shows them
+//! ([`crate::show`]): every command printed before it runs. Under
+//! `--dry-run` a command is only printed; read-only probes (is Postgres up?
+//! which version is installed?) are plain `Command`s and still run.
 
 use std::{
     ffi::OsStr,
@@ -12,57 +11,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-/// Prints a step's header: the long output of a run stays easy to scan for
-/// the step that failed. Progress goes to stderr, so stdout stays usable.
-pub fn step(title: &str) {
-    eprintln!("\n==> {title}");
-}
-
-/// One line of progress inside a step.
-pub fn progress(line: &str) {
-    eprintln!("{line}");
-}
-
-/// `command` as `set -x` would print it: its environment changes, the
-/// program and its arguments, each quoted only when it needs to be. The
-/// value of a variable named like a secret is never printed.
-pub fn shown(command: &Command) -> String {
-    let mut words = Vec::new();
-    let envs: Vec<String> = command
-        .get_envs()
-        .filter_map(|(name, value)| {
-            let name = name.to_string_lossy();
-            let secret = ["SECRET", "PASSWORD", "TOKEN"]
-                .iter()
-                .any(|word| name.contains(word));
-            value.map(|v| match secret {
-                true => format!("{name}=<secret>"),
-                false => format!("{name}={}", v.to_string_lossy()),
-            })
-        })
-        .collect();
-    if !envs.is_empty() {
-        words.push("env".to_owned());
-        words.extend(envs);
-    }
-    words.push(command.get_program().to_string_lossy().into_owned());
-    words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
-    format!("+ {}", quoted.join(" "))
-}
-
-/// Single quotes unless the word is made only of characters a shell leaves alone.
-pub fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
+use crate::show;
 
 /// `cargo …` arguments that check the committed `.sqlx` cache against a
 /// migrated database; the check's own build turns the offline mode off.
@@ -78,7 +27,7 @@ pub const SQLX_PREPARE_CHECK: [&str; 6] = [
 /// Builds what the local stacks run: the api and the worker (offline, from
 /// the committed `.sqlx` cache) and the dashboard (frontend/dist).
 pub fn build_stack(runner: &Runner, root: &Path) -> anyhow::Result<()> {
-    step("Build");
+    show::step("Build");
     runner.run(
         cargo()
             .args(["build", "-p", "api", "-p", "worker"])
@@ -105,7 +54,7 @@ impl Runner {
     /// Shows `command`, then runs it with its output passing through;
     /// fails when it exits non-zero, naming it.
     pub fn run(&self, command: &mut Command) -> anyhow::Result<()> {
-        let line = shown(command);
+        let line = show::shown(command);
         eprintln!("{line}");
         if self.dry_run {
             return Ok(());
@@ -125,7 +74,7 @@ impl Runner {
     /// Shows `command`, then runs it and returns what it printed on stdout;
     /// `None` under `--dry-run`.
     pub fn output(&self, command: &mut Command) -> anyhow::Result<Option<String>> {
-        let line = shown(command);
+        let line = show::shown(command);
         eprintln!("{line}");
         if self.dry_run {
             return Ok(None);
@@ -236,26 +185,6 @@ mod tests {
         assert!(
             !cargo().get_envs().any(|(n, _)| n == "PATH"),
             "the rest is inherited"
-        );
-    }
-
-    #[test]
-    fn words_are_quoted_only_when_a_shell_would_change_them() {
-        assert_eq!(quote("target/debug/api"), "target/debug/api");
-        assert_eq!(quote("PORT=8080"), "PORT=8080");
-        assert_eq!(quote("two words"), "'two words'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote(""), "''");
-    }
-
-    #[test]
-    fn a_shown_command_names_its_environment_first() {
-        let mut command = command("api", ["migrate", "run"]);
-        command.env("DATABASE_URL", "postgres://x/y z");
-        command.env("JWT_SECRET", "hunter2");
-        assert_eq!(
-            shown(&command),
-            "+ env 'DATABASE_URL=postgres://x/y z' 'JWT_SECRET=<secret>' api migrate run"
         );
     }
 

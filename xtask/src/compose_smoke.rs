@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::{
     cmd::{self, Runner},
-    processes,
+    processes, show,
 };
 
 /// The build log, the stack's logs and the event stream, for CI to keep.
@@ -103,19 +103,19 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
     let mut stack = Stack::new(engine, runner)?;
 
-    cmd::step(&format!("Build the images ({})", stack.project));
+    show::step(&format!("Build the images ({})", stack.project));
     if let Some(line) = stack.build()? {
         return skipped(&format!("the engine cannot fetch the base images ({line})"));
     }
 
     let web = format!("http://127.0.0.1:{}", stack.web_port);
-    cmd::step(&format!("Start the stack on {web}"));
+    show::step(&format!("Start the stack on {web}"));
     stack.up()?;
     let user = User::new(&web, runner)?;
     user.wait_until_ready()?;
     user.expect_ok("/health")?;
 
-    cmd::step("Sign up, log in, open the event stream");
+    show::step("Sign up, log in, open the event stream");
     let credentials = json!({
         "email": format!("smoke-{}@example.com", stack.project),
         "password": "correct horse battery",
@@ -129,7 +129,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         })?;
     }
 
-    cmd::step("A monitor inside the compose network: its check is refused, recorded and streamed");
+    show::step("A monitor inside the compose network: its check is refused, recorded and streamed");
     // The worker runs with APP_ENV=production: a private target is refused,
     // and the refusal is a check like any other.
     user.post(
@@ -139,18 +139,18 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     )?;
     if let Some(mut events) = events {
         let check = events.wait_for("a refused check", CHECK_WITHIN, refused_check)?;
-        cmd::progress(&format!(
+        show::progress(&format!(
             "the check arrived: {}",
             check.data.chars().take(300).collect::<String>()
         ));
     }
 
-    cmd::step("Stop within the grace periods");
+    show::step("Stop within the grace periods");
     let took = stack.down()?;
     if options.dry_run {
         println!("dry run: nothing was started");
     } else {
-        cmd::progress(&format!(
+        show::progress(&format!(
             "compose smoke test passed (down in {}s)",
             took.as_secs()
         ));
@@ -159,7 +159,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
 }
 
 fn skipped(why: &str) -> anyhow::Result<()> {
-    cmd::progress(&format!("compose smoke test skipped: {why}"));
+    show::progress(&format!("compose smoke test skipped: {why}"));
     Ok(())
 }
 
@@ -281,7 +281,7 @@ impl Stack {
                 .with_context(|| format!("creating {}", log_path.display()))?;
             build.stdout(log.try_clone()?).stderr(log);
         }
-        cmd::progress(&format!("(its output goes to {})", log_path.display()));
+        show::progress(&format!("(its output goes to {})", log_path.display()));
         let Err(error) = self.runner.run(&mut build) else {
             return Ok(None);
         };
@@ -326,7 +326,7 @@ impl Stack {
     /// Plain commands, not the runner's: they must run after Ctrl-C too.
     fn clean_up(&self) {
         let log_path = Path::new(ARTIFACTS).join("compose.log");
-        cmd::progress(&format!(
+        show::progress(&format!(
             "cleaning up: the stack's logs to {}, then compose down --volumes",
             log_path.display()
         ));
@@ -391,7 +391,7 @@ impl User {
     /// Redis and NATS, behind nginx.
     fn wait_until_ready(&self) -> anyhow::Result<()> {
         let url = self.url("/api/ready");
-        cmd::progress(&format!(
+        show::progress(&format!(
             "+ GET {url} until it answers 200 (at most {}s)",
             READY_WITHIN.as_secs()
         ));
@@ -417,7 +417,7 @@ impl User {
 
     fn expect_ok(&self, path: &str) -> anyhow::Result<()> {
         let url = self.url(path);
-        cmd::progress(&format!("+ GET {url}"));
+        show::progress(&format!("+ GET {url}"));
         if self.runner.dry_run {
             return Ok(());
         }
@@ -436,7 +436,7 @@ impl User {
     /// POSTs `body` as JSON and fails unless the answer is `want`.
     fn post(&self, path: &str, body: &Value, want: StatusCode) -> anyhow::Result<()> {
         let url = self.url(path);
-        cmd::progress(&format!("+ POST {url}"));
+        show::progress(&format!("+ POST {url}"));
         if self.runner.dry_run {
             return Ok(());
         }
@@ -457,7 +457,7 @@ impl User {
     /// Opens /api/events; `None` under `--dry-run`.
     fn open_events(&self) -> anyhow::Result<Option<Events>> {
         let url = self.url("/api/events");
-        cmd::progress(&format!(
+        show::progress(&format!(
             "+ GET {url} (the stream, kept in {ARTIFACTS}/events.txt)"
         ));
         if self.runner.dry_run {
@@ -689,7 +689,7 @@ mod tests {
                 .any(|(name, value)| name == "JWT_SECRET"
                     && value == Some(stack.jwt_secret.as_ref()))
         );
-        let shown = cmd::shown(&build);
+        let shown = show::shown(&build);
         assert!(!shown.contains(&stack.jwt_secret), "{shown}");
         assert!(
             shown.ends_with(&format!(

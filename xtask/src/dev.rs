@@ -20,6 +20,7 @@ use crate::{
     cmd::{self, Runner, command},
     nginx,
     processes::{self, Processes},
+    show,
 };
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/beacon";
@@ -103,11 +104,11 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
 
     cmd::build_stack(&runner, root)?;
 
-    cmd::step("Database");
+    show::step("Database");
     if options.database_url == DEFAULT_DATABASE_URL {
         ensure_database(&runner)?;
     } else {
-        cmd::progress("DATABASE_URL is set: not creating a database, only migrating it");
+        show::progress("DATABASE_URL is set: not creating a database, only migrating it");
     }
     let app = |program: &Path, args: &[&str]| {
         let mut command = command(program, args);
@@ -126,7 +127,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     };
     runner.run(&mut app(&api, &["migrate", "run"]))?;
 
-    cmd::step("Start");
+    show::step("Start");
     let mut stack = Processes::detachable(&dir, options.dry_run)?;
     // A cluster of one: its route points at itself, which nats-server skips.
     let mut nats = command(
@@ -259,8 +260,8 @@ fn stop_detached(root: &Path, dir: &Path, dry_run: bool) -> anyhow::Result<()> {
             continue;
         };
         found = true;
-        cmd::progress(&format!("stopping {name} (pid {pid})"));
-        cmd::progress(&format!("+ kill -TERM {pid}"));
+        show::progress(&format!("stopping {name} (pid {pid})"));
+        show::progress(&format!("+ kill -TERM {pid}"));
         if dry_run {
             continue;
         }
@@ -268,7 +269,7 @@ fn stop_detached(root: &Path, dir: &Path, dry_run: bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + STOP_WITHIN;
         while running_pid(root, dir, name).is_some() {
             if Instant::now() >= deadline {
-                cmd::progress(&format!(
+                show::progress(&format!(
                     "{name} did not stop within {STOP_WITHIN:?}; killing it"
                 ));
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -279,7 +280,7 @@ fn stop_detached(root: &Path, dir: &Path, dry_run: bool) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(pid_file(dir, name));
     }
     if !found {
-        cmd::progress(&format!(
+        show::progress(&format!(
             "nothing is running (no live pid files in {})",
             dir.display()
         ));
@@ -305,7 +306,7 @@ fn ensure_database(runner: &Runner) -> anyhow::Result<()> {
     .output()
     .context("running psql (scripts/dev.sh installs it)")?;
     if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
-        cmd::progress("database beacon exists");
+        show::progress("database beacon exists");
         return Ok(());
     }
     runner.run(&mut command(

@@ -19,6 +19,7 @@ use crate::{
     cmd::{self, Runner, command},
     nginx,
     processes::{self, Processes},
+    show,
 };
 
 /// Start-up of a debug api, migrations done, is well under a second; the
@@ -58,7 +59,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
 
     cmd::build_stack(&runner, root)?;
 
-    cmd::step("Start");
+    show::step("Start");
     if !options.dry_run {
         if artifacts.exists() {
             std::fs::remove_dir_all(&artifacts)?;
@@ -125,7 +126,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             )?;
         }
 
-        cmd::step("End-to-end tests");
+        show::step("End-to-end tests");
         // Listed, not the folder: from Node 21 on, a folder is not searched.
         let mut tests = test_files(&root.join("frontend/e2e"))?;
         tests.sort();
@@ -137,7 +138,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             .env("CHROMIUM", chromium)
             .current_dir(root);
         let tested = runner.run(&mut node);
-        cmd::step("Stop");
+        show::step("Stop");
         servers.stop_all();
         drop(database);
         tested
@@ -150,7 +151,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     if !left.is_empty() {
         bail!("left running after the run: {}", left.join(", "));
     }
-    cmd::progress("nothing of this run is left running: no nginx, api or worker");
+    show::progress("nothing of this run is left running: no nginx, api or worker");
     Ok(())
 }
 

@@ -234,9 +234,7 @@ worker -                             REDIS_URL
 
     #[test]
     fn the_repository_file_lists_beacons_four_apps() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask/ sits in the repository root");
+        let root = &crate::repo_root();
         let apps = read(root).expect("fly/apps reads");
         let names: Vec<&str> = apps.iter().map(|app| app.name.as_str()).collect();
         assert_eq!(names, ["nats", "api", "worker", "web"]);

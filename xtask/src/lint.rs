@@ -9,6 +9,7 @@
 //! installs the frontend's): no system package is touched, and a second run
 //! installs nothing.
 
+use crate::show;
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -99,7 +100,7 @@ pub struct Options {
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let runner = Runner::in_repository(root, options.dry_run)?;
 
-    cmd::step(&format!("Linters (pinned, in {VENV})"));
+    show::step(&format!("Linters (pinned, in {VENV})"));
     install(&runner)?;
 
     let files = Files::find(Path::new("."))?;
@@ -107,7 +108,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let mut current_step = "";
     for check in checks(&files) {
         if check.step != current_step {
-            cmd::step(check.step);
+            show::step(check.step);
             current_step = check.step;
         }
         failures.check(&runner, check.name, check.command);
@@ -133,7 +134,7 @@ fn install(runner: &Runner) -> anyhow::Result<()> {
     }
     for linter in LINTERS {
         if linter.bin().is_file() {
-            cmd::progress(&format!("{} is installed in {VENV}", linter.command));
+            show::progress(&format!("{} is installed in {VENV}", linter.command));
             continue;
         }
         runner.run(&mut command(
@@ -357,7 +358,7 @@ struct Failures(Vec<&'static str>);
 impl Failures {
     fn check(&mut self, runner: &Runner, name: &'static str, mut command: Command) {
         if let Err(e) = runner.run(&mut command) {
-            cmd::progress(&format!("{name}: {e:#}"));
+            show::progress(&format!("{name}: {e:#}"));
             self.0.push(name);
         }
     }
@@ -479,9 +480,7 @@ mod tests {
 
     #[test]
     fn this_repository_has_every_kind_of_file_the_linters_check() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the workspace");
+        let root = &crate::repo_root();
         let files = Files::find(root).expect("files");
         for expected in ["scripts/test.sh", ".ci/run", "docker/nginx/check-env.sh"] {
             assert!(files.shell.contains(&expected.into()), "{expected}");
@@ -509,7 +508,7 @@ mod tests {
         };
         let shown: Vec<(&str, String)> = checks(&files)
             .iter()
-            .map(|check| (check.name, cmd::shown(&check.command)))
+            .map(|check| (check.name, show::shown(&check.command)))
             .collect();
         let bin = ".tools/venv/bin";
         assert_eq!(

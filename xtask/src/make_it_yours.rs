@@ -59,6 +59,11 @@ pub struct Name {
 }
 
 impl Name {
+    /// [`Name::parse`], for the command line.
+    fn parse_arg(raw: &str) -> Result<Self, String> {
+        Self::parse(raw).map_err(|e| e.to_string())
+    }
+
     /// Lowercase letters, digits and single dashes, starting with a letter:
     /// it becomes part of Fly app names and DNS labels.
     pub fn parse(raw: &str) -> anyhow::Result<Self> {
@@ -104,8 +109,72 @@ pub fn current_name(root: &Path) -> anyhow::Result<Name> {
     Name::parse(app)
 }
 
+/// Make the template your project: rename it, and remove the example
+///
+/// Renames the project's name everywhere it stands (crates' docs, the
+/// database, queues, NATS subjects, metrics, the session cookie, the image
+/// user, the Fly apps, the docs). With --strip-example, removes the example
+/// product (the uptime monitor: its crate, migrations, frontend views and
+/// tests, and the lines marked `// example` or `# example` elsewhere),
+/// leaving accounts, health and a worker with one job. Changes the checkout
+/// in place: commit first.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true))]
+pub struct Options {
+    /// The new name: lowercase letters, digits and dashes (acme-status).
+    #[arg(long, value_name = "NAME", group = "what", value_parser = Name::parse_arg)]
+    pub name: Option<Name>,
+    /// Remove the example product.
+    #[arg(long, group = "what")]
+    pub strip_example: bool,
+    /// The checkout to change [default: this one].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// List the files outside the example's folders that carry its marks: what
+/// removing it by hand touches
+#[derive(Debug, clap::Args)]
+pub struct ExampleFiles {
+    /// The checkout to look at [default: this one].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `cargo xtask make-it-yours`.
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let plan = Plan {
+        root: options.dir.clone().unwrap_or_else(|| root.to_path_buf()),
+        to: options.name.clone(),
+        strip_example: options.strip_example,
+        dry_run: options.dry_run,
+    };
+    let changes = apply(&plan)?;
+    for change in &changes {
+        println!("{}{change}", if plan.dry_run { "would " } else { "" });
+    }
+    if !plan.dry_run {
+        println!(
+            "done: {} change(s). Next: scripts/test.sh, then commit.",
+            changes.len()
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask example-files`.
+pub fn list_example_files(root: &Path, options: &ExampleFiles) -> anyhow::Result<()> {
+    for file in marked_files(options.dir.as_deref().unwrap_or(root))? {
+        println!("{file}");
+    }
+    Ok(())
+}
+
 /// Carries out the plan; what it changed, one line per file.
-pub fn run(plan: &Plan) -> anyhow::Result<Vec<String>> {
+pub fn apply(plan: &Plan) -> anyhow::Result<Vec<String>> {
     ensure!(
         plan.root.join("Cargo.toml").is_file() && plan.root.join("platform").is_dir(),
         "{} is not a checkout of this template",

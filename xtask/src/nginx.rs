@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_real_template_renders_and_nginx_accepts_it() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::repo_root();
         let dir = std::env::temp_dir().join(format!("nginx-render-{}", std::process::id()));
         render(&root, &dir, &local_site(&root, 8000, "127.0.0.1:8080")).expect("renders");
         let conf = std::fs::read_to_string(dir.join("conf.d/default.conf")).expect("rendered");

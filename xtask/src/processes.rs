@@ -25,7 +25,7 @@ use nix::{
     unistd::Pid,
 };
 
-use crate::cmd;
+use crate::show;
 
 /// Longer than the api's own drain (SHUTDOWN_TIMEOUT_SECS, 20 s by default).
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,7 +96,7 @@ fn on_signal(signal: &str) {
         }
         std::process::exit(130);
     }
-    cmd::progress(&format!(
+    show::progress(&format!(
         "{signal}: stopping {} server(s), then cleaning up",
         live.len()
     ));
@@ -196,11 +196,11 @@ impl Processes {
         if let Some(dir) = command.get_current_dir() {
             wrapped.current_dir(dir);
         }
-        cmd::progress(&format!(
+        show::progress(&format!(
             "starting {name}, logging to {}",
             self.log_file(name).display()
         ));
-        cmd::progress(&cmd::shown(&command));
+        show::progress(&show::shown(&command));
         if self.dry_run {
             return Ok(());
         }
@@ -257,7 +257,7 @@ impl Processes {
 
     /// Waits until `url` answers 200 while `name` keeps running.
     pub fn wait_for_200(&mut self, name: &str, url: &str, within: Duration) -> anyhow::Result<()> {
-        cmd::progress(&format!("waiting for {url}"));
+        show::progress(&format!("waiting for {url}"));
         if self.dry_run {
             return Ok(());
         }
@@ -310,12 +310,12 @@ impl Drop for Processes {
 fn stop(mut started: Started) {
     let pid = started.child.id() as i32;
     if let Ok(None) = started.child.try_wait() {
-        cmd::progress(&format!("stopping {} (pid {pid})", started.name));
+        show::progress(&format!("stopping {} (pid {pid})", started.name));
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while let Ok(None) = started.child.try_wait() {
             if Instant::now() >= deadline {
-                cmd::progress(&format!(
+                show::progress(&format!(
                     "{} did not stop within {STOP_TIMEOUT:?}; killing it",
                     started.name
                 ));

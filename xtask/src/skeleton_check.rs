@@ -10,7 +10,7 @@
 //! dependency; only the workspace's own crates compile again.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
@@ -22,15 +22,23 @@ use crate::make_it_yours::{self, Name, Plan};
 /// The name the copy is given: two words, so both spellings are exercised.
 const NAME: &str = "acme-status";
 
+/// Prove make-it-yours leaves a working project
+///
+/// Copies this checkout, renames the copy and strips the example there, then
+/// runs the copy's clippy, .sqlx check, Rust tests and frontend tests and
+/// build.
+#[derive(Debug, clap::Args)]
 pub struct Options {
-    pub root: PathBuf,
+    /// Leave the copy in place afterwards, to look at.
+    #[arg(long)]
     pub keep: bool,
+    /// Print what would run and run nothing.
+    #[arg(long)]
     pub dry_run: bool,
 }
 
-pub fn run(options: &Options) -> anyhow::Result<()> {
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
-    let root = &options.root;
     let scratch = std::env::temp_dir().join(format!("skeleton-check-{}", std::process::id()));
     let target = crate::cmd::target_dir(root);
     let database = format!(
@@ -54,7 +62,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             dry_run: options.dry_run,
         };
         if !options.dry_run {
-            make_it_yours::run(&plan)?;
+            make_it_yours::apply(&plan)?;
             let left = leftovers(&scratch)?;
             ensure!(
                 left.is_empty(),
@@ -158,6 +166,9 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Ok(())
     })();
 
+    if !options.dry_run {
+        forget_workspace_builds(&target, root)?;
+    }
     if options.keep || options.dry_run {
         println!("the copy is in {}", scratch.display());
     } else {
@@ -173,6 +184,52 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Makes cargo build this checkout's own crates again, from this checkout.
+///
+/// The copy's crates have the names, versions and workspace-relative paths
+/// of this checkout's, so cargo gives their builds the same file names in
+/// the shared target folder, and judges freshness by modification times:
+/// after the copy built them, they look newer than this checkout's sources,
+/// and `cargo build` here would link the copy's renamed, stripped code.
+/// Removing their fingerprints (the dependencies' stay) makes the next
+/// build here compile them again.
+fn forget_workspace_builds(target: &Path, root: &Path) -> anyhow::Result<()> {
+    let packages = crate::workspace_packages(root)?;
+    let mut folders = vec![target.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == ".fingerprint" {
+                for fingerprint in std::fs::read_dir(&path)?.flatten() {
+                    let file_name = fingerprint.file_name().to_string_lossy().into_owned();
+                    if packages.iter().any(|p| is_build_of(&file_name, p)) {
+                        std::fs::remove_dir_all(fingerprint.path()).with_context(|| {
+                            format!("removing {}", fingerprint.path().display())
+                        })?;
+                    }
+                }
+            } else if !matches!(name.as_str(), "deps" | "build" | "incremental" | "examples") {
+                folders.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` (`api-0f33c684fdf69653`) is a fingerprint of `package`.
+fn is_build_of(dir: &str, package: &str) -> bool {
+    dir.strip_prefix(package)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hash| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn progress(step: &str, path: &Path) {
@@ -265,4 +322,25 @@ fn leftovers(root: &Path) -> anyhow::Result<Vec<String>> {
         .map(|l| l.trim_start_matches("./").to_owned())
         .filter(|l| l != "xtask/src/make_it_yours.rs")
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_packages_own_fingerprints_are_forgotten() {
+        assert!(is_build_of("api-0f33c684fdf69653", "api"));
+        assert!(!is_build_of("apalis-redis-0f33c684fdf69653", "api"));
+        assert!(!is_build_of("api-redis-0f33c684fdf69653", "api"));
+        assert!(!is_build_of("api-0f33c684", "api"));
+    }
+
+    #[test]
+    fn the_workspace_packages_are_read_from_the_manifests() {
+        let packages = crate::workspace_packages(&crate::repo_root()).expect("manifests");
+        for package in ["platform", "accounts", "api", "worker", "xtask"] {
+            assert!(packages.iter().any(|p| p == package), "{packages:?}");
+        }
+    }
 }

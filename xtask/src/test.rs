@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::{
     cmd::{self, Runner, command},
-    processes,
+    processes, show,
 };
 
 /// The database the .sqlx cache is checked against; tests make their own.
@@ -49,7 +49,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     };
     processes::adopt_orphans()?;
     for step in steps(options)? {
-        cmd::step(step.title);
+        show::step(step.title);
         let step_started = Instant::now();
         let mut outcome = Ok(());
         for mut command in step.commands {
@@ -69,7 +69,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         }
         outcome.with_context(|| step.title)?;
         if !options.dry_run {
-            cmd::progress(&format!(
+            show::progress(&format!(
                 "({} in {}s; nothing of it left running)",
                 step.title,
                 step_started.elapsed().as_secs()

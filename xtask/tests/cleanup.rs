@@ -6,7 +6,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     sync::mpsc,
     time::Duration,
@@ -17,12 +17,7 @@ use nix::{
     unistd::Pid,
 };
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_path_buf()
-}
+use xtask::repo_root;
 
 /// Any end-to-end run's nginx, api, worker or Chromium.
 fn end_to_end_processes(artifacts: &Path) -> Vec<String> {

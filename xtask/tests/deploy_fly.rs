@@ -62,12 +62,7 @@ const LOOKUPS: [&str; 10] = [
     "curl",
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ sits in the repository root")
-        .to_path_buf()
-}
+use xtask::repo_root;
 
 // --- the harness -------------------------------------------------------------------
 

@@ -11,13 +11,12 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
     time::Duration,
 };
 
 use api::{
-    app::{ApiSettings, Application},
     cli::{Cli, Command},
+    server::{ApiServer, ApiServerSettings},
 };
 use axum::{
     Router,
@@ -33,17 +32,12 @@ use platform::{
 use serde_yaml_ng::Value as Yaml;
 use toml::{Table, Value as Toml};
 use tower::ServiceExt;
-use worker::app::{Worker, WorkerSettings};
+use worker::server::{Worker, WorkerSettings};
 use xtask::fly_apps::{self, FlyApp};
 
 // --- reading the files ------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ sits in the repository root")
-        .to_path_buf()
-}
+use xtask::repo_root;
 
 fn read(relative: &str) -> String {
     let path = repo_root().join(relative);
@@ -193,8 +187,8 @@ fn env_of(pairs: &[(String, String)]) -> Env {
     pairs.iter().cloned().collect()
 }
 
-fn api_config(env: &[(String, String)]) -> ApiSettings {
-    ApiSettings::from_env(&env_of(env))
+fn api_config(env: &[(String, String)]) -> ApiServerSettings {
+    ApiServerSettings::from_env(&env_of(env))
         .unwrap_or_else(|e| panic!("the api does not start with {env:?}: {e}"))
 }
 
@@ -205,11 +199,11 @@ fn worker_config(env: &[(String, String)]) -> WorkerSettings {
 
 /// The api built with exactly these variables, every area mounted (ports
 /// moved to 0 so tests can run side by side).
-async fn api_build(env: &[(String, String)]) -> anyhow::Result<Application> {
-    Application::build(env_of(env).with("PORT", "0").with("METRICS_PORT", "0")).await
+async fn api_build(env: &[(String, String)]) -> anyhow::Result<ApiServer> {
+    ApiServer::build(env_of(env).with("PORT", "0").with("METRICS_PORT", "0")).await
 }
 
-async fn api_starts(env: &[(String, String)]) -> Application {
+async fn api_starts(env: &[(String, String)]) -> ApiServer {
     api_build(env)
         .await
         .unwrap_or_else(|e| panic!("the api does not start with {env:?}: {e:#}"))
@@ -252,7 +246,7 @@ fn parse_api_command(args: &[&str]) -> Command {
 }
 
 async fn api_route_exists(path: &str) -> bool {
-    api::app::openapi()
+    api::server::openapi()
         .await
         .expect("the OpenAPI document")
         .paths

@@ -2,22 +2,14 @@
 //! settings the binaries declare, each with the default and meaning the code
 //! gives it (`platform::config::Env::var`), so a default lives in one place.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::collections::BTreeMap;
 
 use platform::{
     config::{Env, SettingDoc},
     service::Service,
 };
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ sits in the repository root")
-        .to_path_buf()
-}
+use xtask::repo_root;
 
 /// One README row: `| `NAME` | default | meaning |`.
 fn row(doc: &SettingDoc) -> String {
@@ -29,10 +21,10 @@ fn row(doc: &SettingDoc) -> String {
 /// defaults with lazy connections: nothing is reached.
 async fn declared() -> Vec<SettingDoc> {
     let env = Env::from_pairs(&[("PORT", "0"), ("METRICS_PORT", "0"), ("WORKER_PORT", "0")]);
-    api::app::Application::build(env.clone())
+    api::server::ApiServer::build(env.clone())
         .await
         .expect("the api builds from development defaults");
-    worker::app::Worker::build(env.clone())
+    worker::server::Worker::build(env.clone())
         .await
         .expect("the worker builds from development defaults");
     platform::migrate::MigrateSettings::from_env(&env).expect("the migration settings");

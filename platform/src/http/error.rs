@@ -122,16 +122,30 @@ impl ApiError {
 
     /// 429 `rate_limited`: a limit is exhausted until `retry_after`.
     pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after: Duration) -> Self {
-        Self::too_many(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            message,
-            retry_after,
-        )
+        Self::too_many_requests("rate_limited", message, retry_after)
     }
 
-    /// A 429 or 503 with its own code, to try again after `retry_after`.
-    pub fn too_many(
+    /// 429 with its own code: this caller has used its share; try again
+    /// after `retry_after`.
+    pub fn too_many_requests(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::later(StatusCode::TOO_MANY_REQUESTS, code, message, retry_after)
+    }
+
+    /// 503 with its own code: this machine has no room for the request now
+    /// (whoever sends it); try again after `retry_after`.
+    pub fn busy(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::later(StatusCode::SERVICE_UNAVAILABLE, code, message, retry_after)
+    }
+
+    fn later(
         status: StatusCode,
         code: &'static str,
         message: impl Into<Cow<'static, str>>,

@@ -1,5 +1,5 @@
-//! The queues' Redis side: apalis settings for producers and workers, the
-//! poll strategy that also listens for wake-ups, housekeeping, and depth.
+//! The consuming side of the queues in Redis: apalis settings for workers,
+//! the poll strategy that also listens for wake-ups, and deregistering.
 //!
 //! Heartbeat: every `HEARTBEAT_INTERVAL_SECS` a worker marks itself alive.
 //! One silent for `× MISSED_HEARTBEATS` is dead, and a live worker puts its
@@ -14,15 +14,7 @@ use apalis::prelude::{IntervalStrategy, PollSnapshot, PollStrategy};
 use apalis_redis::{Config, ConnectionManager};
 
 use super::host::JobHostConfig;
-
-/// The queue's settings as producers use them.
-pub(super) fn producer_config(queue: &str) -> Config {
-    Config::default()
-        .queue(queue)
-        // Task events are published for apalis' web board, which Beacon does
-        // not run: every PUBLISH would be a billed command on Upstash.
-        .emit_events(false)
-}
+use crate::queue::producer_config;
 
 /// A worker's settings: the producer's plus heartbeat and fetching.
 pub(super) fn worker_config(queue: &str, config: &JobHostConfig) -> Config {
@@ -35,60 +27,6 @@ pub(super) fn worker_config(queue: &str, config: &JobHostConfig) -> Config {
         // Task leases are never renewed nor consulted for recovery (that is
         // the heartbeat's job); taking one costs a Redis command per task.
         .lock_tasks(false)
-}
-
-/// The NATS subject that tells workers "jobs are waiting on this queue".
-pub(super) fn wake_subject(queue: &str) -> String {
-    format!("beacon.wake.{queue}")
-}
-
-/// Finished tasks stay in Redis (their id in `{queue}:done`, their payload
-/// and metadata beside it) until someone removes them; nothing in apalis
-/// does. Removes up to `batch`; how many it removed.
-pub async fn prune_finished_tasks(
-    conn: &ConnectionManager,
-    queue: &str,
-    batch: usize,
-) -> redis::RedisResult<usize> {
-    let config = producer_config(queue);
-    let mut conn = conn.clone();
-    let ids: Vec<String> = redis::cmd("SPOP")
-        .arg(config.done_jobs_set())
-        .arg(batch)
-        .query_async(&mut conn)
-        .await?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut pipe = redis::pipe();
-    pipe.cmd("HDEL")
-        .arg(config.job_data_hash())
-        .arg(&ids)
-        .ignore();
-    let meta_keys: Vec<String> = ids
-        .iter()
-        .map(|id| format!("{}:{id}", config.job_meta_hash()))
-        .collect();
-    pipe.cmd("DEL").arg(&meta_keys).ignore();
-    pipe.query_async::<()>(&mut conn).await?;
-    Ok(ids.len())
-}
-
-/// Jobs waiting to run: due in the scheduled set plus the active list.
-/// (apalis-redis' own metrics queries do not work in 1.0.)
-pub async fn depth(conn: &ConnectionManager, queue: &str) -> redis::RedisResult<u64> {
-    let config = producer_config(queue);
-    let mut conn = conn.clone();
-    let (scheduled, active): (u64, u64) = redis::pipe()
-        .cmd("ZCOUNT")
-        .arg(config.scheduled_jobs_set())
-        .arg("-inf")
-        .arg(chrono::Utc::now().timestamp())
-        .cmd("LLEN")
-        .arg(config.active_jobs_list())
-        .query_async(&mut conn)
-        .await?;
-    Ok(scheduled + active)
 }
 
 /// apalis-redis 1.0 leaves a stopped worker in the workers set (its cleanup

@@ -11,6 +11,8 @@
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
+use anyhow::Context as _;
+
 use apalis::{
     layers::retry::{
         HasherRng, RetryPolicy,
@@ -32,8 +34,8 @@ use super::{
     periodic,
 };
 use crate::{
+    app::App,
     config::{ConfigError, Env, PlatformConfig},
-    connections::Services,
 };
 
 /// A worker that ran this long before failing was healthy: start counting again.
@@ -132,7 +134,7 @@ type Spawn = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>
 
 /// What every queue's supervisor shares.
 struct Context {
-    services: Services,
+    app: App,
     config: JobHostConfig,
     base_name: String,
     stop: CancellationToken,
@@ -140,41 +142,34 @@ struct Context {
 
 /// Collects job handlers and periodic tasks, then runs them all.
 pub struct JobHost {
-    services: Services,
+    app: App,
     config: JobHostConfig,
-    env: Env,
     queues: Vec<(String, Supervise)>,
     periodic: Vec<Spawn>,
 }
 
 impl JobHost {
-    /// `env` is what each domain reads its settings from when it registers.
-    pub fn new(services: Services, config: JobHostConfig, env: Env) -> Self {
+    /// Each domain reads its settings from `app.env` when it registers.
+    pub fn new(app: App, config: JobHostConfig) -> Self {
         Self {
-            services,
+            app,
             config,
-            env,
             queues: Vec::new(),
             periodic: Vec::new(),
         }
     }
 
-    pub fn services(&self) -> &Services {
-        &self.services
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     pub fn config(&self) -> &JobHostConfig {
         &self.config
     }
 
-    /// The variables the process started with.
-    pub fn env(&self) -> &Env {
-        &self.env
-    }
-
     /// Runs `H::Job` jobs from their queue with `handler`.
     pub fn register<H: Handler>(&mut self, handler: H) -> &mut Self {
-        let queue = self.services.queues.name::<H::Job>();
+        let queue = self.app.queues.name::<H::Job>();
         let handler = Arc::new(Registered {
             handler,
             queue: queue.clone(),
@@ -209,14 +204,14 @@ impl JobHost {
             background.spawn(spawn(stop.clone()));
         }
         let prune = PruneFinished {
-            services: self.services.clone(),
+            app: self.app.clone(),
             queues: self.queues.iter().map(|(name, _)| name.clone()).collect(),
             interval: self.config.prune_interval,
         };
         background.spawn(periodic::run(prune, stop.clone()));
 
         let context = Arc::new(Context {
-            services: self.services,
+            app: self.app,
             config: self.config,
             base_name: name.to_owned(),
             stop: stop.clone(),
@@ -311,7 +306,7 @@ async fn run_once<H: Handler>(
     handler: Arc<Registered<H>>,
 ) -> anyhow::Result<()> {
     let config = &context.config;
-    let services = &context.services;
+    let app = &context.app;
     let queue = handler.queue.clone();
     let backoff = ExponentialBackoffMaker::new(
         config.retry_base_delay,
@@ -321,7 +316,7 @@ async fn run_once<H: Handler>(
     )
     .map_err(|e| anyhow::anyhow!("invalid retry backoff: {e}"))?
     .make_backoff();
-    let wake_ups = match services.nats.subscribe(backend::wake_subject(&queue)).await {
+    let wake_ups = match app.nats.subscribe(crate::queue::wake_subject(&queue)).await {
         Ok(subscriber) => Some(subscriber),
         Err(e) => {
             tracing::warn!(error = %e, "no wake-ups from NATS; polling only");
@@ -330,7 +325,7 @@ async fn run_once<H: Handler>(
     };
     // Jobs are read as raw JSON and decoded in `run_task`: a job apalis
     // cannot decode would stop the worker and return to the queue forever.
-    let backend = RedisStorage::<serde_json::Value>::new(services.redis.clone())
+    let backend = RedisStorage::<serde_json::Value>::new(app.redis.clone())
         .with_config(backend::worker_config(&queue, config))
         .poll_with_strategy(PollOrWake::new(config.poll_interval, wake_ups));
     let worker = WorkerBuilder::new(name)
@@ -363,7 +358,7 @@ async fn run_once<H: Handler>(
     tokio::select! {
         result = &mut run => {
             result.map_err(|e| anyhow::anyhow!("{e}"))?;
-            backend::deregister(&services.redis, &queue, name).await;
+            backend::deregister(&app.redis, &queue, name).await;
             Ok(())
         }
         () = deadline => {
@@ -418,32 +413,33 @@ async fn run_task<H: Handler>(
 
 /// Housekeeping: apalis keeps every finished job in Redis forever.
 struct PruneFinished {
-    services: Services,
+    app: App,
     queues: Vec<String>,
     interval: Duration,
 }
 
 impl Periodic for PruneFinished {
     const NAME: &'static str = "prune finished jobs";
+    const DONE: &'static str = "finished jobs removed from Redis";
 
     fn period(&self) -> Duration {
         self.interval
     }
 
-    async fn tick(&self) {
+    async fn tick(&self) -> anyhow::Result<u64> {
+        let mut removed = 0;
         for queue in &self.queues {
             loop {
-                match backend::prune_finished_tasks(&self.services.redis, queue, PRUNE_BATCH).await
-                {
-                    Ok(PRUNE_BATCH) => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(queue = %queue, error = %e, "pruning finished jobs failed");
-                        break;
-                    }
+                let batch = crate::queue::prune_finished_tasks(&self.app.redis, queue, PRUNE_BATCH)
+                    .await
+                    .with_context(|| format!("pruning the finished jobs of {queue}"))?;
+                removed += batch as u64;
+                if batch < PRUNE_BATCH {
+                    break;
                 }
             }
         }
+        Ok(removed)
     }
 }
 

@@ -9,13 +9,17 @@ use tokio_util::sync::CancellationToken;
 
 /// A task the [`JobHost`](super::JobHost) runs every `period`.
 pub trait Periodic: Send + Sync + 'static {
-    /// For logs.
+    /// For logs and metrics (the `task` label).
     const NAME: &'static str;
+    /// What [`Periodic::tick`] counts, for the log: "checks queued".
+    const DONE: &'static str;
 
     fn period(&self) -> Duration;
 
-    /// One round. Failures are the task's to log: the next tick tries again.
-    fn tick(&self) -> impl Future<Output = ()> + Send;
+    /// One round; how many things it did. The host logs and counts the
+    /// outcome (`periodic_task_done_total`, `periodic_task_failures_total`);
+    /// after an error the next tick tries again.
+    fn tick(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
 }
 
 /// A clock that also hears the stop signal, so every loop ends the same way.
@@ -45,7 +49,17 @@ impl Ticker {
 pub(super) async fn run<P: Periodic>(task: P, stop: CancellationToken) {
     let mut ticker = Ticker::new(task.period(), stop);
     while ticker.next().await {
-        task.tick().await;
+        match task.tick().await {
+            Ok(0) => {}
+            Ok(done) => {
+                metrics::counter!("periodic_task_done_total", "task" => P::NAME).increment(done);
+                tracing::debug!(task = P::NAME, done, "{}", P::DONE);
+            }
+            Err(e) => {
+                metrics::counter!("periodic_task_failures_total", "task" => P::NAME).increment(1);
+                tracing::warn!(task = P::NAME, error = %format!("{e:#}"), "periodic task failed; retrying next tick");
+            }
+        }
     }
     tracing::debug!(task = P::NAME, "periodic task stopped");
 }

@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Uptime, model::WebhookFormat, monitors::input::url_problem};
+use crate::{UptimeState, model::WebhookFormat, monitors::input::url_problem};
 pub use db::{Alert, Webhook};
 
 pub const DEFAULT_ALERTS_PAGE: i64 = 20;
 pub const MAX_ALERTS_PAGE: i64 = 100;
 
-pub(crate) fn routes() -> OpenApiRouter<Uptime> {
+pub(crate) fn routes() -> OpenApiRouter<UptimeState> {
     OpenApiRouter::new()
         .routes(routes!(get_webhook, set_webhook, delete_webhook))
         .routes(routes!(list_alerts))
@@ -67,10 +67,10 @@ pub struct AlertList {
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn get_webhook(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
 ) -> Result<Json<WebhookSetting>, ApiError> {
-    let webhook = db::webhook(state.db(), user.id).await?;
+    let webhook = db::webhook(&state.app().db, user.id).await?;
     Ok(Json(WebhookSetting { webhook }))
 }
 
@@ -84,7 +84,7 @@ async fn get_webhook(
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 async fn set_webhook(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Json(input): Json<SetWebhook>,
 ) -> Result<Json<WebhookSetting>, ApiError> {
@@ -93,7 +93,7 @@ async fn set_webhook(
         return Err(ApiError::field("url", problem));
     }
     let format = input.format.unwrap_or(WebhookFormat::Json);
-    let webhook = db::set_webhook(state.db(), user.id, url, format).await?;
+    let webhook = db::set_webhook(&state.app().db, user.id, url, format).await?;
     tracing::info!(?format, "alert webhook set");
     Ok(Json(WebhookSetting {
         webhook: Some(webhook),
@@ -108,10 +108,10 @@ async fn set_webhook(
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn delete_webhook(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    db::delete_webhook(state.db(), user.id).await?;
+    db::delete_webhook(&state.app().db, user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,7 +125,7 @@ async fn delete_webhook(
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn list_alerts(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Query(query): Query<AlertsQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
@@ -136,6 +136,6 @@ async fn list_alerts(
             format!("limit must be between 1 and {MAX_ALERTS_PAGE}"),
         ));
     }
-    let alerts = db::recent(state.db(), user.id, limit).await?;
+    let alerts = db::recent(&state.app().db, user.id, limit).await?;
     Ok(Json(AlertList { alerts }))
 }

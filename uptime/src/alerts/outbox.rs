@@ -6,10 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::{
-    connections::Services,
-    jobs::{Periodic, Queue},
-};
+use platform::{app::App, jobs::Periodic, queue::Queue};
 
 use super::{db, send::SendAlert};
 
@@ -19,7 +16,7 @@ const STALE_AFTER: Duration = Duration::from_secs(120);
 const BATCH: i64 = 100;
 
 pub struct AlertOutbox {
-    pub services: Services,
+    pub app: App,
     pub alerts: Queue<SendAlert>,
     pub tick: Duration,
 }
@@ -28,7 +25,7 @@ impl AlertOutbox {
     /// One sweep; how many alerts it queued again.
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         let before = Utc::now() - chrono::Duration::from_std(STALE_AFTER)?;
-        let mut tx = self.services.db.begin().await?;
+        let mut tx = self.app.db.begin().await?;
         let stale = db::claim_stale(&mut *tx, before, BATCH).await?;
         let jobs: Vec<SendAlert> = stale
             .iter()
@@ -43,18 +40,13 @@ impl AlertOutbox {
 
 impl Periodic for AlertOutbox {
     const NAME: &'static str = "alert outbox";
+    const DONE: &'static str = "pending alerts queued again";
 
     fn period(&self) -> Duration {
         self.tick
     }
 
-    async fn tick(&self) {
-        match self.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(queued = n, "pending alerts queued again"),
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "alert outbox sweep failed; retrying next tick")
-            }
-        }
+    async fn tick(&self) -> anyhow::Result<u64> {
+        Ok(self.sweep().await? as u64)
     }
 }

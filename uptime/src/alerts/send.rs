@@ -10,9 +10,10 @@
 use std::{sync::Arc, time::Duration};
 
 use platform::{
-    connections::Services,
-    jobs::{Handler, Job, JobError},
+    app::App,
+    jobs::{Handler, JobError},
     outbound::{TargetPolicy, describe_error, guarded_client},
+    queue::Job,
 };
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,7 @@ pub enum Delivery {
 
 /// Runs [`SendAlert`] jobs.
 pub struct Alerts {
-    pub services: Services,
+    pub app: App,
     client: reqwest::Client,
     policy: Arc<TargetPolicy>,
     /// Tries before an alert is given up, counted in its row: the job host's
@@ -64,11 +65,7 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    pub fn new(
-        services: Services,
-        policy: TargetPolicy,
-        max_attempts: usize,
-    ) -> anyhow::Result<Self> {
+    pub fn new(app: App, policy: TargetPolicy, max_attempts: usize) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         Ok(Self {
             client: guarded_client(
@@ -76,7 +73,7 @@ impl Alerts {
                 concat!("Beacon/", env!("CARGO_PKG_VERSION"), " (alerts)"),
             )?,
             policy,
-            services,
+            app,
             max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
         })
     }
@@ -84,7 +81,7 @@ impl Alerts {
     /// One attempt at one alert; what was recorded, `None` when there was
     /// nothing to do (sent or given up before, or another worker has it).
     pub async fn send(&self, alert_id: Uuid) -> Result<Option<AlertStatus>, sqlx::Error> {
-        let mut tx = self.services.db.begin().await?;
+        let mut tx = self.app.db.begin().await?;
         let Some(alert) = db::lock_pending(&mut *tx, alert_id).await? else {
             tx.commit().await?;
             return Ok(None);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::{
-    connections::Services,
-    jobs::{Handler, Job, JobError, Queue},
+    app::App,
+    jobs::{Handler, JobError},
+    queue::{Job, Queue},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,10 +15,10 @@ use uuid::Uuid;
 use super::db::{self, NewCheck};
 use crate::{
     alerts::{self, send::SendAlert},
-    events::{self, CheckRecorded},
     light::{self, CheckVerdict, Thresholds},
     model::{AlertKind, CheckTrigger, MonitorState},
     monitors,
+    monitors::events::{self, CheckRecorded},
     probe::Prober,
     truncate,
 };
@@ -64,7 +65,7 @@ pub enum Recorded {
 
 /// Runs [`CheckMonitor`] jobs.
 pub struct Checks {
-    pub services: Services,
+    pub app: App,
     pub prober: Prober,
     pub thresholds: Thresholds,
     /// Where the alerts a check causes are queued.
@@ -86,7 +87,7 @@ impl Checks {
     /// record); only failing to read or record is.
     #[tracing::instrument(skip_all, fields(check_id = %job.check_id, monitor_id = %job.monitor_id))]
     pub async fn check(&self, job: &CheckMonitor) -> Result<Recorded, sqlx::Error> {
-        let db = &self.services.db;
+        let db = &self.app.db;
         let Some(target) = monitors::db::target(db, job.monitor_id).await? else {
             tracing::info!("monitor deleted; nothing to check");
             return Ok(Recorded::MonitorGone);
@@ -123,7 +124,7 @@ impl Checks {
         match &recorded {
             Recorded::New(event, alert) => {
                 tracing::info!(ok, status = ?check.status_code, latency_ms = check.latency_ms, state = ?event.state, "check recorded");
-                events::check_recorded(&self.services.nats, event).await;
+                events::check_recorded(&self.app.nats, event).await;
                 if let Some(alert_id) = *alert
                     && let Err(e) = self.alerts.push(SendAlert { alert_id }).await
                 {
@@ -142,7 +143,7 @@ impl Checks {
     /// row is locked first, so two checks of one monitor finishing together
     /// update its state one after the other.
     pub async fn record(&self, check: &NewCheck) -> Result<Recorded, sqlx::Error> {
-        let mut tx = self.services.db.begin().await?;
+        let mut tx = self.app.db.begin().await?;
         let Some(monitor) = monitors::db::lock_for_check(&mut *tx, check.monitor_id).await? else {
             return Ok(Recorded::MonitorGone);
         };

@@ -9,6 +9,7 @@ use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use platform::{
     http::{ApiError, ErrorBody, Json, Path, Query},
+    limit::Limit,
     session::AuthUser,
 };
 use serde::{Deserialize, Serialize};
@@ -16,14 +17,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::{Uptime, model::CheckTrigger, monitors};
+use crate::{UptimeState, model::CheckTrigger, monitors};
 pub use db::Check;
 pub use job::{CheckMonitor, Checks};
 
 pub const DEFAULT_CHECKS_PAGE: i64 = 20;
 pub const MAX_CHECKS_PAGE: i64 = 100;
 
-pub(crate) fn routes() -> OpenApiRouter<Uptime> {
+pub(crate) fn routes() -> OpenApiRouter<UptimeState> {
     OpenApiRouter::new()
         .routes(routes!(list_checks))
         .routes(routes!(check_now))
@@ -65,7 +66,7 @@ pub struct CheckQueued {
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn list_checks(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Query(query): Query<ChecksQuery>,
@@ -79,7 +80,7 @@ async fn list_checks(
     }
     monitors::owned(&state, user, id).await?;
     // One extra row tells whether another page exists.
-    let mut checks = db::page(state.db(), id, query.before, limit + 1).await?;
+    let mut checks = db::page(&state.app().db, id, query.before, limit + 1).await?;
     let next_before = if checks.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
         checks.pop();
         checks.last().map(|c| c.id)
@@ -105,19 +106,21 @@ async fn list_checks(
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
 async fn check_now(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<(StatusCode, Json<CheckQueued>), ApiError> {
     monitors::owned(&state, user, id).await?;
-    state
-        .per_user_limit(
-            user,
-            "manual_checks",
-            (
-                state.settings.manual_checks_per_minute,
-                Duration::from_secs(60),
-            ),
+    let per_minute = state.settings.manual_checks_per_minute;
+    let limit = Limit::per_user(
+        "manual_checks",
+        user.id,
+        per_minute,
+        Duration::from_secs(60),
+    );
+    (state.app().limits)
+        .check(
+            &[limit],
             "too many checks asked for; try again in {secs} seconds",
         )
         .await?;

@@ -1,6 +1,7 @@
 //! Monitors: the URLs a user watches.
 
 pub mod db;
+pub mod events;
 pub mod input;
 
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use axum::{extract::State, http::StatusCode};
 use platform::{
     http::{ApiError, ErrorBody, Json, Path},
+    limit::Limit,
     session::AuthUser,
 };
 use serde::Serialize;
@@ -15,11 +17,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::{Uptime, events};
+use crate::UptimeState;
 pub use db::Monitor;
 use input::{CreateMonitor, UpdateMonitor};
 
-pub(crate) fn routes() -> OpenApiRouter<Uptime> {
+pub(crate) fn routes() -> OpenApiRouter<UptimeState> {
     OpenApiRouter::new()
         .routes(routes!(list_monitors, create_monitor))
         .routes(routes!(get_monitor, update_monitor, delete_monitor))
@@ -31,8 +33,12 @@ pub struct MonitorList {
 }
 
 /// The caller's monitor, or 404 (whoever else it may belong to).
-pub(crate) async fn owned(state: &Uptime, user: AuthUser, id: Uuid) -> Result<Monitor, ApiError> {
-    db::get(state.db(), user.id, id)
+pub(crate) async fn owned(
+    state: &UptimeState,
+    user: AuthUser,
+    id: Uuid,
+) -> Result<Monitor, ApiError> {
+    db::get(&state.app().db, user.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("monitor"))
 }
@@ -40,15 +46,12 @@ pub(crate) async fn owned(state: &Uptime, user: AuthUser, id: Uuid) -> Result<Mo
 /// Counts a new probe target (a monitor created, or a URL changed) against
 /// `URL_CHANGES_PER_HOUR`: deleting and re-creating must not be a way
 /// around it.
-async fn url_change_allowed(state: &Uptime, user: AuthUser) -> Result<(), ApiError> {
-    state
-        .per_user_limit(
-            user,
-            "url_changes",
-            (
-                state.settings.url_changes_per_hour,
-                Duration::from_secs(3600),
-            ),
+async fn url_change_allowed(state: &UptimeState, user: AuthUser) -> Result<(), ApiError> {
+    let per_hour = state.settings.url_changes_per_hour;
+    let limit = Limit::per_user("url_changes", user.id, per_hour, Duration::from_secs(3600));
+    (state.app().limits)
+        .check(
+            &[limit],
             "too many new monitor URLs this hour; try again in {secs} seconds",
         )
         .await
@@ -62,10 +65,10 @@ async fn url_change_allowed(state: &Uptime, user: AuthUser) -> Result<(), ApiErr
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn list_monitors(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
 ) -> Result<Json<MonitorList>, ApiError> {
-    let monitors = db::list_for_user(state.db(), user.id).await?;
+    let monitors = db::list_for_user(&state.app().db, user.id).await?;
     Ok(Json(MonitorList { monitors }))
 }
 
@@ -81,14 +84,14 @@ async fn list_monitors(
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 async fn create_monitor(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Json(input): Json<CreateMonitor>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let settings = input.validate()?;
     url_change_allowed(&state, user).await?;
     let limit = state.settings.max_monitors_per_user;
-    let monitor = db::insert_within(state.db(), user.id, &settings, limit)
+    let monitor = db::insert_within(&state.app().db, user.id, &settings, limit)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -97,7 +100,7 @@ async fn create_monitor(
             )
         })?;
     tracing::info!(monitor_id = %monitor.id, "monitor created");
-    events::monitor_changed(state.nats(), user.id, &monitor).await;
+    events::monitor_changed(&state.app().nats, user.id, &monitor).await;
     Ok((StatusCode::CREATED, Json(monitor)))
 }
 
@@ -110,7 +113,7 @@ async fn create_monitor(
     ),
     security(("session_cookie" = []), ("bearer" = [])))]
 async fn get_monitor(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Monitor>, ApiError> {
@@ -130,7 +133,7 @@ async fn get_monitor(
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
 async fn update_monitor(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(input): Json<UpdateMonitor>,
@@ -140,10 +143,10 @@ async fn update_monitor(
     if settings.url != current.url {
         url_change_allowed(&state, user).await?;
     }
-    let monitor = db::update(state.db(), user.id, id, &settings)
+    let monitor = db::update(&state.app().db, user.id, id, &settings)
         .await?
         .ok_or_else(|| ApiError::not_found("monitor"))?;
-    events::monitor_changed(state.nats(), user.id, &monitor).await;
+    events::monitor_changed(&state.app().nats, user.id, &monitor).await;
     Ok(Json(monitor))
 }
 
@@ -158,12 +161,12 @@ async fn update_monitor(
     security(("session_cookie" = []), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, monitor_id = %id))]
 async fn delete_monitor(
-    State(state): State<Uptime>,
+    State(state): State<UptimeState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if db::delete(state.db(), user.id, id).await? {
-        events::monitor_deleted(state.nats(), user.id, id).await;
+    if db::delete(&state.app().db, user.id, id).await? {
+        events::monitor_deleted(&state.app().nats, user.id, id).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("monitor"))

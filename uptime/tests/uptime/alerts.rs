@@ -323,7 +323,7 @@ async fn a_redelivered_alert_is_not_sent_again() {
         }
     }
     let alert = alert.expect("the second failure turned it red: an alert");
-    let alerts = Alerts::new(env.services().await, allow_all(), 5).expect("alerts");
+    let alerts = Alerts::new(env.app().await, allow_all(), 5).expect("alerts");
 
     // The job twice at once (two workers), then once more (a redelivery):
     // one POST.
@@ -391,7 +391,7 @@ async fn an_alert_whose_queueing_failed_is_swept_from_the_outbox() {
     let mut checks = env.checks(allow_all()).await;
     let mut dead = TestEnv::new().await;
     dead.use_redis(&redis.url);
-    checks.alerts = dead.services().await.queues.queue();
+    checks.alerts = dead.app().await.queues.queue();
     redis.stop();
     for _ in 0..2 {
         let job = CheckMonitor::new(monitor_id, CheckTrigger::Schedule);
@@ -410,10 +410,10 @@ async fn an_alert_whose_queueing_failed_is_swept_from_the_outbox() {
         .execute(&env.db)
         .await
         .expect("age");
-    let services = env.services().await;
+    let app = env.app().await;
     let outbox = AlertOutbox {
-        alerts: services.queues.queue(),
-        services,
+        alerts: app.queues.queue(),
+        app,
         tick: Duration::from_secs(30),
     };
     assert_eq!(outbox.sweep().await.expect("sweep"), 1);

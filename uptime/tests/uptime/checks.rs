@@ -6,9 +6,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uptime::{
     checks::{CheckMonitor, Checks, db::NewCheck, job::Recorded},
-    events::CheckRecorded,
     light::Thresholds,
     model::{CheckTrigger, MonitorState},
+    monitors::events::CheckRecorded,
 };
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ async fn a_check_requested_through_the_api_is_recorded_and_announced_on_nats() {
     let env = TestEnv::new().await;
     let target = TestTarget::start().await;
 
-    let app = api::app::Application::build(env.env.clone())
+    let app = api::server::ApiServer::build(env.env.clone())
         .await
         .expect("api");
     let api = format!("http://127.0.0.1:{}", app.port());
@@ -246,15 +246,14 @@ async fn an_undecodable_job_is_aborted_and_the_worker_carries_on() {
     struct Nonsense {
         nonsense: bool,
     }
-    impl platform::jobs::Job for Nonsense {
+    impl platform::queue::Job for Nonsense {
         const QUEUE: &'static str = "checks";
         fn id(&self) -> String {
             "nonsense".to_owned()
         }
     }
-    let services = env.services().await;
-    services
-        .queues
+    let app = env.app().await;
+    app.queues
         .queue::<Nonsense>()
         .push(Nonsense { nonsense: true })
         .await

@@ -24,11 +24,7 @@ pub use platform::testing::{
     PrivateRedis, SseStream, TestDatabase, assert_error, assert_timestamps_are_micros, eventually,
     free_port, nats_url, redis_url, test_env,
 };
-use platform::{
-    config::{Env, PlatformConfig},
-    connections::Services,
-    outbound::TargetPolicy,
-};
+use platform::{app::App, config::Env, outbound::TargetPolicy, testing::connect_app};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -109,27 +105,17 @@ impl TestEnv {
         env
     }
 
-    /// The connections a worker of this world opens, with NATS connected
-    /// (it connects in the background; a wake-up published before then
-    /// would be lost).
-    pub async fn services(&self) -> Services {
-        let config = PlatformConfig::from_env(&self.env).expect("config");
-        let services = Services::connect(config, "uptime-test")
-            .await
-            .expect("connect");
-        eventually(Duration::from_secs(10), "NATS connected", || async {
-            services.nats.connection_state() == async_nats::connection::State::Connected
-        })
-        .await;
-        services
+    /// The app a worker of this world opens, NATS connected.
+    pub async fn app(&self) -> App {
+        connect_app(&self.env).await
     }
 
     /// The check handler, as the worker builds it, with `policy`.
     pub async fn checks(&self, policy: TargetPolicy) -> Checks {
-        let services = self.services().await;
+        let app = self.app().await;
         Checks {
-            alerts: services.queues.queue(),
-            services,
+            alerts: app.queues.queue(),
+            app,
             prober: Prober::new(policy, 5).expect("prober"),
             thresholds: Thresholds::default(),
         }
@@ -172,11 +158,11 @@ impl TestEnv {
             .map(|_| CheckMonitor::new(monitor_id, CheckTrigger::Manual))
             .collect();
         let ids = jobs.iter().map(|j| j.check_id).collect();
-        let services = self.services().await;
-        let queue = services.queues.queue::<CheckMonitor>();
+        let app = self.app().await;
+        let queue = app.queues.queue::<CheckMonitor>();
         queue.push_all(jobs).await.expect("enqueue");
         // The wake-up is on its way before these connections close.
-        services.nats.flush().await.expect("flush");
+        app.nats.flush().await.expect("flush");
         ids
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::StatusCode;
-use uptime::{events::CheckRecorded, model::MonitorState};
+use uptime::{model::MonitorState, monitors::events::CheckRecorded};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -29,7 +29,7 @@ async fn publish_check(user_id: Uuid, monitor_id: Uuid) -> Uuid {
         error: None,
         checked_at: Utc::now(),
     };
-    uptime::events::check_recorded(&nats, &event).await;
+    uptime::monitors::events::check_recorded(&nats, &event).await;
     nats.flush().await.expect("flush");
     check_id
 }

@@ -26,7 +26,7 @@ async fn checks_older_than_the_retention_are_pruned_in_batches() {
         .expect("recent check");
 
     let retention = uptime::retention::Retention {
-        services: env.services().await,
+        app: env.app().await,
         keep: Duration::from_secs(30 * 86_400),
         tick: Duration::from_secs(600),
     };
@@ -48,8 +48,8 @@ async fn finished_tasks_are_cleared_out_of_redis() {
         .await;
     worker.stop().await.expect("clean stop");
 
-    let services = env.services().await;
-    let removed = platform::jobs::prune_finished_tasks(&services.redis, &env.queue, 100)
+    let app = env.app().await;
+    let removed = platform::queue::prune_finished_tasks(&app.redis, &env.queue, 100)
         .await
         .expect("prune");
     assert_eq!(removed, 3);

@@ -41,12 +41,12 @@ async fn a_claim_is_rolled_back_when_the_queue_is_unreachable() {
     let mut redis = PrivateRedis::start().await;
     let env_on_private_redis = env.worker_env(&[("REDIS_URL", redis.url.as_str())]);
     let config = platform::config::PlatformConfig::from_env(&env_on_private_redis).expect("config");
-    let services = platform::connections::Services::connect(config, "test")
+    let app = platform::app::App::connect(env_on_private_redis, config, "test")
         .await
         .expect("connect");
     let scheduler = uptime::scheduler::Scheduler {
-        checks: services.queues.queue(),
-        services,
+        checks: app.queues.queue(),
+        app,
         tick: Duration::from_secs(1),
         batch: 10,
     };

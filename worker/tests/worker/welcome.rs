@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use accounts::WelcomeUser;
 use chrono::{DateTime, Utc};
-use platform::{config::PlatformConfig, connections::Services, testing::eventually};
+use platform::testing::{connect_app, eventually};
 use uuid::Uuid;
 use worker::testing::spawn_worker;
 
@@ -29,9 +29,8 @@ async fn a_queued_welcome_is_run_once() {
         .execute(&database.pool)
         .await
         .expect("insert user");
-    let platform = PlatformConfig::from_env(&env).expect("config");
-    let services = Services::connect(platform, "test").await.expect("connect");
-    let queue = services.queues.queue::<WelcomeUser>();
+    let app = connect_app(&env).await;
+    let queue = app.queues.queue::<WelcomeUser>();
     queue.push(WelcomeUser { user_id }).await.expect("queue");
 
     let worker = spawn_worker(env).await;

@@ -2,6 +2,7 @@
 //! returns its number (`None` under `--dry-run`) or an error that names why
 //! there is none.
 
+use crate::show;
 use std::{
     path::Path,
     process::Command,
@@ -16,7 +17,7 @@ use super::{
     API_MONITORS, Bench, QUEUE_PREFIX,
     report::{self, LoginBurst, Meta},
 };
-use crate::cmd::{self, command};
+use crate::cmd::command;
 
 impl Bench {
     /// VmRSS (resident now) or VmHWM (the peak so far) of a server, in MB.
@@ -95,7 +96,7 @@ impl Bench {
     pub(super) fn login_burst(&mut self) -> anyhow::Result<Option<LoginBurst>> {
         let logins = self.settings.login_burst as usize;
         let url = format!("{}/api/auth/login", self.api_url());
-        cmd::progress(&format!(
+        show::progress(&format!(
             "POST {url} x {logins} (random emails), all at once"
         ));
         if self.dry_run() {
@@ -222,7 +223,7 @@ impl Bench {
         let window = Duration::from_secs(self.settings.idle_secs.into());
         if !self.dry_run() && started.elapsed() < window {
             let remaining = window - started.elapsed();
-            cmd::progress(&format!(
+            show::progress(&format!(
                 "waiting {:.1}s more, so the window lasts {}s",
                 remaining.as_secs_f64(),
                 window.as_secs()
@@ -256,7 +257,7 @@ impl Bench {
         let log = self.servers.log_file("frontend");
         let mut build = command("npm", ["--prefix", "frontend", "run", "build"]);
         build.current_dir(&self.root);
-        cmd::progress(&format!("(its output goes to {})", log.display()));
+        show::progress(&format!("(its output goes to {})", log.display()));
         if !self.dry_run() {
             let file = std::fs::File::create(&log)?;
             build.stdout(file.try_clone()?).stderr(file);
@@ -266,7 +267,7 @@ impl Bench {
             .with_context(|| format!("see {}", log.display()))?;
         let assets = frontend.join("dist/assets");
         if self.dry_run() {
-            cmd::progress(&format!(
+            show::progress(&format!(
                 "+ gzip -9 -c {0}/*.js {0}/*.css",
                 assets.display()
             ));
@@ -280,7 +281,7 @@ impl Bench {
             }
             let mut gzip = command("gzip", ["-9", "-c"]);
             gzip.arg(&path);
-            cmd::progress(&cmd::shown(&gzip));
+            show::progress(&show::shown(&gzip));
             let zipped = gzip.output().context("gzip")?;
             if !zipped.status.success() {
                 bail!("gzip -9 {} failed", path.display());

@@ -26,6 +26,7 @@ use report::Rss;
 use crate::{
     cmd::{self, Runner, command},
     processes::{self, Processes},
+    show,
 };
 
 /// The monitors of the user whose `GET /api/monitors` is measured (as in
@@ -211,10 +212,10 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     };
     let dir = root.join(&options.dir);
 
-    cmd::step("Tools: wrk, pgbench, psql, redis-server, redis-cli, nats-server; Postgres");
+    show::step("Tools: wrk, pgbench, psql, redis-server, redis-cli, nats-server; Postgres");
     let tools = Tools::find(options.dry_run)?;
 
-    cmd::step(&format!(
+    show::step(&format!(
         "Build ({}): api, worker and the bench's examples",
         settings.profile
     ));
@@ -238,7 +239,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         .current_dir(root);
     runner.run(&mut build)?;
 
-    cmd::step("A database of its own; a Redis and a NATS of the bench's own");
+    show::step("A database of its own; a Redis and a NATS of the bench's own");
     if !options.dry_run {
         // Everything in the folder then comes from this run.
         if dir.join("raw").exists() {
@@ -286,14 +287,14 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         println!("dry run: nothing was measured");
         return Ok(());
     };
-    cmd::step("Results");
+    show::step("Results");
     let json = results.to_json()?;
     let table = results.to_markdown();
     std::fs::write(bench.dir.join("results.json"), json)?;
     std::fs::write(bench.dir.join("results.md"), &table)?;
     println!("\n{table}");
 
-    cmd::step("Stop");
+    show::step("Stop");
     bench.servers.stop_all();
     drop(cgroups);
     drop(database);
@@ -303,7 +304,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         let names: Vec<String> = left.iter().map(ToString::to_string).collect();
         bail!("left running after the bench: {}", names.join(", "));
     }
-    cmd::progress(&format!(
+    show::progress(&format!(
         "written to {}/results.md and results.json, logs in {0}/ ({}s)",
         bench.dir.display(),
         started.elapsed().as_secs()
@@ -370,7 +371,7 @@ impl Tools {
                 bail!("Postgres does not answer at {base} (scripts/dev.sh starts it)");
             }
         }
-        cmd::progress("wrk, pgbench, psql, redis-server, redis-cli and nats-server are installed");
+        show::progress("wrk, pgbench, psql, redis-server, redis-cli and nats-server are installed");
         Ok(tools)
     }
 }
@@ -499,7 +500,7 @@ impl Bench {
             Self::startup,
         )?;
 
-        cmd::step("Start: the baseline server and the api");
+        show::step("Start: the baseline server and the api");
         let mut hello = Command::new(self.bin.join("examples/bench_hello"));
         hello.env("PORT", self.ports.hello.to_string());
         self.servers.start("hello", hello)?;
@@ -521,7 +522,7 @@ impl Bench {
             ..Rss::default()
         };
 
-        cmd::step(&format!(
+        show::step(&format!(
             "Seed: a user with {API_MONITORS} monitors through the api; {} monitors for the worker",
             s.worker_monitors
         ));
@@ -535,7 +536,7 @@ impl Bench {
             Self::login_burst,
         )?;
 
-        cmd::step("Start: the worker, and an idle one on a Redis of its own");
+        show::step("Start: the worker, and an idle one on a Redis of its own");
         let worker_bin = self.bin.join("worker");
         // The worker probes the baseline server on 127.0.0.1, which only
         // ALLOW_PRIVATE_TARGETS=true permits, and the worker refuses that
@@ -661,12 +662,12 @@ impl Bench {
         title: &str,
         measurement: impl FnOnce(&mut Self) -> anyhow::Result<Option<T>>,
     ) -> anyhow::Result<Option<T>> {
-        cmd::step(title);
+        show::step(title);
         match measurement(self) {
             Ok(value) => Ok(value),
             Err(error) if processes::interrupted() => Err(error),
             Err(error) => {
-                cmd::progress(&format!("error: {title} produced no number: {error:#}"));
+                show::progress(&format!("error: {title} produced no number: {error:#}"));
                 self.failed.push(title.to_owned());
                 Ok(None)
             }
@@ -702,7 +703,7 @@ impl Bench {
 
     /// Waits until `name` accepts connections on `port` (Redis, NATS).
     fn wait_for_port(&mut self, name: &str, port: u16) -> anyhow::Result<()> {
-        cmd::progress(&format!("waiting for 127.0.0.1:{port}"));
+        show::progress(&format!("waiting for 127.0.0.1:{port}"));
         if self.dry_run() {
             return Ok(());
         }
@@ -743,7 +744,7 @@ impl Bench {
             true => Path::new("/sys/fs/cgroup").join(group),
             false => Path::new("/sys/fs/cgroup/cpu").join(group),
         };
-        cmd::progress(&format!(
+        show::progress(&format!(
             "{name} runs on {quota} % of one core ({})",
             dir.display()
         ));
@@ -786,8 +787,8 @@ impl Bench {
         let api = self.api_url();
         let credentials = json!({"email": BENCH_EMAIL, "password": BENCH_PASSWORD});
         let target = self.target_url();
-        cmd::progress(&format!("POST {api}/api/auth/signup, then /api/auth/token"));
-        cmd::progress(&format!(
+        show::progress(&format!("POST {api}/api/auth/signup, then /api/auth/token"));
+        show::progress(&format!(
             "POST {api}/api/monitors x {API_MONITORS}, each pointed at {target}"
         ));
         let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
@@ -844,7 +845,7 @@ impl Bench {
         if let Some(id) = user_id(self, WORKER_EMAIL)? {
             self.worker_user_id = id;
         }
-        cmd::progress(&format!("GET {api}/api/monitors"));
+        show::progress(&format!("GET {api}/api/monitors"));
         if !self.dry_run() {
             let listed: Value = client
                 .get(format!("{api}/api/monitors"))

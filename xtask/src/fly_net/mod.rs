@@ -22,7 +22,7 @@ mod proxy;
 
 use std::{
     net::{Ipv6Addr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -39,11 +39,31 @@ use self::{
     proxy::{Backends, Relay},
 };
 
+/// Run Beacon on a Fly-like private network built on this machine (root)
+///
+/// A namespace per machine with only an fdaa: address, DNS at [fdaa::3], a
+/// Flycast stand-in, the environment of fly/*.toml and the deploy script;
+/// then sign up and watch a check through nginx, replace an api machine,
+/// move the Flycast address, and see private targets refused. Removes
+/// everything it made, also when a step fails or it is stopped.
+#[derive(Debug, clap::Args)]
 pub struct Options {
-    pub root: PathBuf,
-    pub api_bin: PathBuf,
-    pub worker_bin: PathBuf,
+    /// The api binary [default: <target>/debug/api].
+    #[arg(long, value_name = "PATH")]
+    pub api_bin: Option<PathBuf>,
+    /// The worker binary [default: <target>/debug/worker].
+    #[arg(long, value_name = "PATH")]
+    pub worker_bin: Option<PathBuf>,
+    /// Print the steps and run nothing.
+    #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The options with the binaries found.
+struct Run {
+    root: PathBuf,
+    api_bin: PathBuf,
+    worker_bin: PathBuf,
 }
 
 /// Two Flycast addresses: the api's, and the one it moves to.
@@ -56,7 +76,16 @@ const NATS_NODES: usize = 3;
 /// started (processes, nginx's DNS cache of 10 s).
 const STEP: Duration = Duration::from_secs(30);
 
-pub fn run(options: &Options) -> anyhow::Result<()> {
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let target = crate::cmd::target_dir(root);
+    let run = Run {
+        root: root.to_path_buf(),
+        api_bin: options
+            .api_bin
+            .clone()
+            .unwrap_or_else(|| target.join("debug/api")),
+        worker_bin: (options.worker_bin.clone()).unwrap_or_else(|| target.join("debug/worker")),
+    };
     let plan = [
         "a bridge with [fdaa::3] (dnsmasq) and [fdaa::1] (Redis, Postgres forwarder)",
         "3 NATS machines, the release command, 2 api machines, a worker, the web machine",
@@ -72,17 +101,17 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    preflight(options)?;
+    preflight(&run)?;
     // The processes started here inherit it: how the check for leftovers
     // recognises them.
-    std::env::set_current_dir(&options.root)?;
+    std::env::set_current_dir(root)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async {
             let started = Instant::now();
             let id = format!("bf{:04x}", rand::random::<u16>());
-            let mut world = World::new(options, &id)?;
+            let mut world = World::new(&run, &id)?;
             // Whatever happens, everything made is removed: on an error,
             // and on Ctrl-C or SIGTERM.
             let outcome = tokio::select! {
@@ -92,7 +121,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             world.teardown().await;
             drop(world);
             // Checked whether the run passed or not.
-            let clean = leftovers(&id, &options.root);
+            let clean = leftovers(&id, root);
             outcome?;
             clean?;
             proved("nothing is left: no namespace, link or process of this run");
@@ -152,7 +181,7 @@ async fn interrupted() {
     }
 }
 
-fn preflight(options: &Options) -> anyhow::Result<()> {
+fn preflight(options: &Run) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("fly-net builds network namespaces: run it as root");
     }
@@ -217,7 +246,7 @@ struct World {
 }
 
 impl World {
-    fn new(options: &Options, id: &str) -> anyhow::Result<Self> {
+    fn new(options: &Run, id: &str) -> anyhow::Result<Self> {
         let dir = options.root.join(".artifacts/fly-net");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;

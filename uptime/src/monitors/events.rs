@@ -1,4 +1,4 @@
-//! The example's live events, as the dashboard receives them: `check` (a
+//! A monitor's live events, as the dashboard receives them: `check` (a
 //! check landed, published by the worker), `monitor` (created or changed)
 //! and `monitor_deleted` (published by the api). Each goes to its user's
 //! streams on every API machine ([`platform::live`]).
@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{model::MonitorState, monitors::Monitor};
+use super::Monitor;
+use crate::model::MonitorState;
 
 /// A check result, as recorded in Postgres.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

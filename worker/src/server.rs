@@ -6,8 +6,8 @@ use std::{future::Future, time::Duration};
 
 use axum::{Router, routing::get};
 use platform::{
+    app::App,
     config::{ConfigError, Env, PlatformConfig},
-    connections::Services,
     health,
     jobs::{JobHost, JobHostConfig, worker_name},
     service::Service,
@@ -63,8 +63,8 @@ impl Service for Worker {
     async fn build(env: Env) -> anyhow::Result<Self> {
         let settings = WorkerSettings::from_env(&env)?;
         let name = worker_name("beacon-worker", settings.platform.fly.machine_id.as_deref());
-        let services = Services::connect(settings.platform, &name).await?;
-        let mut host = JobHost::new(services.clone(), settings.host, env);
+        let app = App::connect(env, settings.platform, &name).await?;
+        let mut host = JobHost::new(app.clone(), settings.host);
         crate::jobs::register(&mut host)?;
         // Fly's checks and metrics scraper come over 6PN (IPv6).
         let listener = platform::http::bind(settings.port, "WORKER_PORT").await?;
@@ -72,8 +72,8 @@ impl Service for Worker {
         let router = Router::new()
             .route("/health", get(health::health))
             .route("/ready", get(health::ready))
-            .with_state(services.clone())
-            .merge(platform::metrics::routes(services, host.queue_names()));
+            .with_state(app.clone())
+            .merge(platform::metrics::routes(&app, host.queue_names()));
         Ok(Self {
             host,
             listener,
@@ -88,7 +88,7 @@ impl Service for Worker {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let services = self.host.services().clone();
+        let app = self.host.app().clone();
         let config = self.host.config().clone();
         tracing::info!(
             worker = %self.name,
@@ -106,7 +106,7 @@ impl Service for Worker {
             platform::http::Serving {
                 stopping: stop.clone(),
                 drain: config.drain,
-                idle_timeout: services.config.idle_timeout,
+                idle_timeout: app.config.idle_timeout,
             },
         ));
         let jobs = self.host.run(&self.name, stop.clone());
@@ -122,7 +122,7 @@ impl Service for Worker {
         let _ = http.await;
         // Whatever the worker published is on its way before the process
         // goes; bounded, because a flush waits for a NATS that may be down.
-        let _ = tokio::time::timeout(Duration::from_secs(2), services.nats.flush()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), app.nats.flush()).await;
         match &result {
             Ok(()) => tracing::info!("worker stopped"),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "worker gave up"),

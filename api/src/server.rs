@@ -5,9 +5,10 @@ use std::{future::Future, sync::Arc};
 
 use axum::{Router, response::IntoResponse, routing::get};
 use platform::{
+    app::App,
+    area::Api,
     config::{Env, PlatformConfig},
-    connections::Services,
-    http::{self, ApiError, AppState, HttpConfig},
+    http::{self, ApiError, HttpConfig},
     live::EventHub,
     service::Service,
     session::{SessionConfig, SessionKeys},
@@ -20,13 +21,13 @@ use crate::routes::routes;
 /// The api's own settings: what every process reads, the HTTP server's,
 /// and the sessions'. Each area reads its own when it is mounted.
 #[derive(Debug, Clone)]
-pub struct ApiSettings {
+pub struct ApiServerSettings {
     pub platform: PlatformConfig,
     pub http: HttpConfig,
     pub sessions: SessionConfig,
 }
 
-impl ApiSettings {
+impl ApiServerSettings {
     pub fn from_env(env: &Env) -> Result<Self, platform::config::ConfigError> {
         let platform = PlatformConfig::from_env(env)?;
         Ok(Self {
@@ -37,7 +38,7 @@ impl ApiSettings {
     }
 }
 
-pub struct Application {
+pub struct ApiServer {
     listener: TcpListener,
     metrics_listener: TcpListener,
     router: Router,
@@ -45,7 +46,7 @@ pub struct Application {
     serving: http::Serving,
 }
 
-impl Application {
+impl ApiServer {
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
@@ -63,21 +64,21 @@ impl Application {
     }
 }
 
-impl Service for Application {
+impl Service for ApiServer {
     /// Reads the settings, connects (lazily: a dependency that is down makes
     /// `/api/ready` fail, not start-up), binds both ports and mounts every
     /// area.
     async fn build(env: Env) -> anyhow::Result<Self> {
-        let settings = ApiSettings::from_env(&env)?;
+        let settings = ApiServerSettings::from_env(&env)?;
         let http_config = settings.http.clone();
-        let state = app_state(settings, env).await?;
+        let api = connect(settings, env).await?;
         let listener = http::bind(http_config.port, "PORT").await?;
         let metrics_listener = http::bind(http_config.metrics_port, "METRICS_PORT").await?;
         tokio::spawn(platform::live::forward_from_nats(
-            state.services.nats.clone(),
-            Arc::clone(&state.live),
+            api.app.nats.clone(),
+            Arc::clone(&api.live),
         ));
-        let (routes, openapi) = routes(&state)?.split_for_parts();
+        let (routes, openapi) = routes(&api)?.split_for_parts();
         let openapi = Arc::new(openapi);
         let router = routes
             .route(
@@ -92,11 +93,11 @@ impl Service for Application {
             listener,
             metrics_listener,
             router: http::with_middleware(router, &http_config),
-            metrics_router: platform::metrics::routes(state.services.clone(), Vec::new()),
+            metrics_router: platform::metrics::routes(&api.app, Vec::new()),
             serving: http::Serving {
-                stopping: state.stopping.clone(),
-                drain: state.services.config.shutdown_timeout,
-                idle_timeout: state.services.config.idle_timeout,
+                stopping: api.stopping.clone(),
+                drain: api.app.config.shutdown_timeout,
+                idle_timeout: api.app.config.idle_timeout,
             },
         })
     }
@@ -125,22 +126,21 @@ impl Service for Application {
 }
 
 /// What every area is built from.
-async fn app_state(settings: ApiSettings, env: Env) -> anyhow::Result<AppState> {
+async fn connect(settings: ApiServerSettings, env: Env) -> anyhow::Result<Api> {
     let name = settings.platform.process_name("beacon-api");
-    let services = Services::connect(settings.platform, &name).await?;
+    let live = Arc::new(EventHub::from_env(&env)?);
+    let app = App::connect(env, settings.platform, &name).await?;
     let sessions = SessionKeys::new(
         &settings.sessions,
-        services.redis.clone(),
-        &services.config.queue_prefix,
+        app.redis.clone(),
+        &app.config.queue_prefix,
     );
-    let live = Arc::new(EventHub::from_env(&env)?);
-    Ok(AppState::new(platform::http::App {
-        env,
-        services,
+    Ok(Api {
+        app,
         sessions,
         live,
         stopping: CancellationToken::new(),
-    }))
+    })
 }
 
 /// The OpenAPI document of every area, from development settings (the
@@ -148,6 +148,6 @@ async fn app_state(settings: ApiSettings, env: Env) -> anyhow::Result<AppState> 
 /// checked against: a health check path must be a real route.
 pub async fn openapi() -> anyhow::Result<utoipa::openapi::OpenApi> {
     let env = Env::from_pairs(&[]);
-    let state = app_state(ApiSettings::from_env(&env)?, env).await?;
-    Ok(routes(&state)?.into_openapi())
+    let api = connect(ApiServerSettings::from_env(&env)?, env).await?;
+    Ok(routes(&api)?.into_openapi())
 }

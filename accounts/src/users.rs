@@ -13,6 +13,9 @@ pub struct User {
     pub email: String,
     #[serde(serialize_with = "platform::time::serialize")]
     pub created_at: DateTime<Utc>,
+    /// When the welcome job ran for the account; null until it has.
+    #[serde(serialize_with = "platform::time::serialize_option")]
+    pub welcomed_at: Option<DateTime<Utc>>,
 }
 
 pub struct Credentials {
@@ -30,7 +33,7 @@ pub async fn insert(
         User,
         r#"INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)
            ON CONFLICT ON CONSTRAINT users_email_key DO NOTHING
-           RETURNING id, email, created_at"#,
+           RETURNING id, email, created_at, welcomed_at"#,
         Uuid::now_v7(),
         email,
         password_hash
@@ -55,21 +58,22 @@ pub async fn credentials_by_email(
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<User>> {
     sqlx::query_as!(
         User,
-        "SELECT id, email, created_at FROM users WHERE id = $1",
+        "SELECT id, email, created_at, welcomed_at FROM users WHERE id = $1",
         id
     )
     .fetch_optional(db)
     .await
 }
 
-/// Marks the account welcomed, once: true the first time, false after (or
-/// when the account is gone).
-pub async fn mark_welcomed(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
-    let result = sqlx::query!(
-        "UPDATE users SET welcomed_at = now() WHERE id = $1 AND welcomed_at IS NULL",
+/// Marks the account welcomed, once: the account the first time, `None`
+/// after (or when the account is gone).
+pub async fn mark_welcomed(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<User>> {
+    sqlx::query_as!(
+        User,
+        "UPDATE users SET welcomed_at = now() WHERE id = $1 AND welcomed_at IS NULL
+         RETURNING id, email, created_at, welcomed_at",
         id
     )
-    .execute(db)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    .fetch_optional(db)
+    .await
 }

@@ -1,6 +1,7 @@
 //! The welcome job: queued at sign-up, run by the worker. This is where a
 //! product sends its welcome email; the skeleton marks the account welcomed
-//! and logs it. The smallest real job: data, an id, an idempotent handler.
+//! and tells the user's open tabs (an `account` event). The smallest real
+//! job: data, an id, an idempotent handler, and a live event.
 
 use platform::{
     app::App,
@@ -10,7 +11,7 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::users;
+use crate::{ACCOUNT_EVENT, users};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WelcomeUser {
@@ -44,8 +45,9 @@ impl Handler for Welcomes {
         // Marking first makes a redelivered job a no-op; a product that sends
         // mail would send here, after marking, and accept at-most-once mail
         // (or record the provider's message id instead).
-        if users::mark_welcomed(&self.app.db, job.user_id).await? {
+        if let Some(user) = users::mark_welcomed(&self.app.db, job.user_id).await? {
             tracing::info!(user_id = %job.user_id, "account welcomed");
+            platform::live::publish(&self.app.nats, user.id, ACCOUNT_EVENT, &user).await;
         } else {
             tracing::info!(user_id = %job.user_id, "already welcomed (or gone); nothing to do");
         }

@@ -8,6 +8,7 @@
 use platform::{
     area::Api,
     config::ConfigError,
+    events::Events,
     http::{ErrorBody, ErrorDetail, FieldError},
     session::COOKIE_NAME,
 };
@@ -20,12 +21,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every route under `/api`, each area with its state.
 pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
-    Ok(
-        OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .merge(platform::health::routes(&api.app))
-            .merge(accounts::routes(api)?)
-            .merge(uptime::routes(api)?), // example
-    )
+    // The live stream: each area's part of its snapshot, under its key.
+    let events = Events::new(api)?
+        .snapshot("account", accounts::snapshot)
+        .snapshot("monitors", uptime::live::snapshot); // example
+    Ok(OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(platform::health::routes(&api.app))
+        .merge(events.routes(api))
+        .merge(accounts::routes(api)?)
+        .merge(uptime::routes(api)?)) // example
 }
 
 /// The schema: the skeleton's migrations, then each domain's.
@@ -46,7 +50,10 @@ pub fn migrator() -> Migrator {
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldError)),
     modifiers(&SecuritySchemes),
-    tags((name = "health", description = "Liveness and readiness"))
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "live", description = "The live stream: Server-Sent Events"),
+    )
 )]
 struct ApiDoc;
 

@@ -133,6 +133,7 @@ async fn connect(settings: ApiServerSettings, env: Env) -> anyhow::Result<Api> {
     let sessions = SessionKeys::new(
         &settings.sessions,
         app.redis.clone(),
+        app.nats.clone(),
         &app.config.queue_prefix,
     );
     Ok(Api {

@@ -6,6 +6,8 @@ export interface User {
   id: string;
   email: string;
   created_at: string;
+  /** When the welcome job ran for the account; null until it has. */
+  welcomed_at: string | null;
 }
 
 export interface FieldProblem {
@@ -150,9 +152,21 @@ async function signup(email: string, password: string): Promise<User> {
   }
 }
 
+const me = () => request<{ user: User }>('GET', '/api/auth/me').then((r) => r.user);
+
 export const api = {
-  me: () => request<{ user: User }>('GET', '/api/auth/me').then((r) => r.user),
+  me,
   login,
   signup,
   logout: () => request<void>('POST', '/api/auth/logout'),
+  logoutEverywhere: () => request<void>('POST', '/api/auth/logout-everywhere'),
+  /** true: signed in; false: the session is gone (401); null: cannot tell (the API is down). */
+  sessionValid: async (): Promise<boolean | null> => {
+    try {
+      await me();
+      return true;
+    } catch (e) {
+      return e instanceof ApiError && e.status === 401 ? false : null;
+    }
+  },
 };

@@ -69,7 +69,7 @@ describe('connectLive', () => {
   it('hands on parsed events of the types asked for and skips malformed ones', () => {
     const t = harness();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    expect([...t.sources[0]!.listeners.keys()]).toEqual(['snapshot', 'check', 'monitor_deleted']);
+    expect([...t.sources[0]!.listeners.keys()]).toEqual(['snapshot', 'check', 'monitor_deleted', 'session_ended']);
     t.sources[0]!.emit('snapshot', '{"monitors":[]}');
     t.sources[0]!.emit('monitor_deleted', '{"monitor_id":"m1"}');
     t.sources[0]!.emit('check', '{not json');
@@ -119,6 +119,18 @@ describe('connectLive', () => {
     await settle();
     expect(t.onUnauthorized).toHaveBeenCalledOnce();
     expect(t.timers).toHaveLength(0);
+  });
+
+  it('stops for good and reports the session gone when the server ends it', async () => {
+    const t = harness(true);
+    t.sources[0]!.open();
+    t.sources[0]!.emit('session_ended', '{}');
+    expect(t.sources[0]!.closed).toBe(true);
+    expect(t.onUnauthorized).toHaveBeenCalledOnce();
+    t.sources[0]!.fail(true);
+    await settle();
+    expect(t.timers).toHaveLength(0);
+    expect(t.sources).toHaveLength(1);
   });
 
   it('closes the stream and stops retrying when closed', async () => {

@@ -7,6 +7,10 @@
 // store re-syncs. What it does NOT do is retry after an HTTP error status
 // (401, 502 while nginx cannot reach the api): it closes for good. Then we ask
 // /api/auth/me whether the session is gone, and otherwise retry with back-off.
+// A `session_ended` event (logged out here, in another tab or everywhere) is
+// the server saying the session is over: the stream stops for good.
+
+import { api } from './api';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting';
 
@@ -33,10 +37,10 @@ export interface LiveOptions<E extends LiveEvent> {
   /** Trusts the server: the data is not checked against the type. */
   onEvent(event: E): void;
   onState(state: ConnectionState): void;
-  /** The stream was refused because the session ended. */
+  /** The session ended: the server said so (`session_ended`), or refused the stream with 401. */
   onUnauthorized(): void;
-  /** true: signed in; false: 401; null: cannot tell (the API is down). */
-  sessionValid(): Promise<boolean | null>;
+  /** true: signed in; false: 401; null: cannot tell (the API is down). Default: asks /api/auth/me. */
+  sessionValid?(): Promise<boolean | null>;
   url?: string;
   createSource?: (url: string) => EventSourceLike;
   /** Returns a function that cancels the timer. */
@@ -54,8 +58,12 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
+/** The event the server ends a stream with when its session ends. */
+export const SESSION_ENDED = 'session_ended';
+
 export function connectLive<E extends LiveEvent>(options: LiveOptions<E>): LiveConnection {
   const url = options.url ?? '/api/events';
+  const sessionValid = options.sessionValid ?? api.sessionValid;
   const createSource = options.createSource ?? ((u: string) => new EventSource(u) as EventSourceLike);
   const schedule =
     options.schedule ??
@@ -97,6 +105,14 @@ export function connectLive<E extends LiveEvent>(options: LiveOptions<E>): LiveC
       });
     }
 
+    es.addEventListener(SESSION_ENDED, () => {
+      if (stopped) return;
+      stopped = true;
+      es.close();
+      source = null;
+      options.onUnauthorized();
+    });
+
     es.onopen = () => {
       failures = 0;
       setState('live');
@@ -109,7 +125,7 @@ export function connectLive<E extends LiveEvent>(options: LiveOptions<E>): LiveC
       es.close();
       source = null;
       const delay = reconnectDelay(failures++, options.random);
-      void options.sessionValid().then((valid) => {
+      void sessionValid().then((valid) => {
         if (stopped) return;
         if (valid === false) {
           stopped = true;

@@ -54,6 +54,10 @@ function showSignedIn(user: User): void {
       await api.logout();
       showAuth();
     },
+    logOutEverywhere: async () => {
+      await api.logoutEverywhere();
+      showAuth('You are logged out everywhere.');
+    },
   });
   teardown = () => page.destroy();
   root.replaceChildren(page.element);

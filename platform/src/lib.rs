@@ -15,13 +15,15 @@
 //! - [`app`]: the composition root, what every part of a process shares;
 //! - [`health`], [`metrics`], [`jobs`], [`area`], [`migrate`], [`service`]:
 //!   liveness and readiness, `/metrics`, the host that runs jobs, what API
-//!   areas are built from, the migrate commands, the life of a process.
+//!   areas are built from, the migrate commands, the life of a process;
+//! - [`events`]: `GET /api/events`, every area's live stream in one.
 
 pub mod app;
 pub mod area;
 pub mod config;
 pub mod connections;
 pub mod db;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod jobs;

@@ -16,6 +16,11 @@
 //! never arrives; so every stream here is then ended, and each browser
 //! reconnects to a fresh snapshot instead of showing a dashboard that
 //! silently missed a change.
+//!
+//! A stream is also a session's: when a session ends (log out, log out
+//! everywhere), [`crate::session`] publishes [`SESSION_ENDED`], and every
+//! machine ends that session's streams with a `session_ended` event, so no
+//! tab keeps receiving a signed-out user's data until its token expires.
 
 use std::{
     collections::HashMap,
@@ -82,11 +87,29 @@ impl LiveEvent {
     }
 }
 
-/// What a stream's channel carries: an event, or the word to end the stream
-/// so the browser re-syncs.
+/// The event that ends streams of a user: all of them (`session` null, the
+/// user logged out everywhere) or one session's.
+pub const SESSION_ENDED: &str = "session_ended";
+
+/// The data of a [`SESSION_ENDED`] event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    /// The session (the token's id) that ended; `None`: every session.
+    pub session: Option<Uuid>,
+}
+
+impl SessionEnded {
+    fn ends(&self, session: Uuid) -> bool {
+        self.session.is_none_or(|ended| ended == session)
+    }
+}
+
+/// What a stream's channel carries: an event; sessions of the user that
+/// ended; or the word to end the stream so the browser re-syncs.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     Event(Arc<LiveEvent>),
+    Ended(SessionEnded),
     Resync,
 }
 
@@ -128,6 +151,8 @@ const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub struct Subscription {
     hub: Arc<EventHub>,
     user_id: Uuid,
+    /// The session that opened the stream: it ends with it.
+    session: Uuid,
     pub receiver: broadcast::Receiver<Delivery>,
 }
 
@@ -159,7 +184,11 @@ impl EventHub {
 
     /// A place for one more stream of the user's, or 429 when they hold
     /// their share already, 503 when the machine holds its share.
-    pub fn subscribe(self: &Arc<Self>, user_id: Uuid) -> Result<Subscription, ApiError> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        user_id: Uuid,
+        session: Uuid,
+    ) -> Result<Subscription, ApiError> {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         let users_streams = streams
             .by_user
@@ -191,15 +220,29 @@ impl EventHub {
         Ok(Subscription {
             hub: Arc::clone(self),
             user_id,
+            session,
             receiver,
         })
     }
 
+    /// Hands `event` to the user's streams here; a [`SESSION_ENDED`] event
+    /// ends the streams of the sessions it names instead.
     pub fn dispatch(&self, user_id: Uuid, event: LiveEvent) {
+        let delivery = if event.event == SESSION_ENDED {
+            match serde_json::from_str::<SessionEnded>(event.data.get()) {
+                Ok(ended) => Delivery::Ended(ended),
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable session_ended event dropped");
+                    return;
+                }
+            }
+        } else {
+            Delivery::Event(Arc::new(event))
+        };
         let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = streams.by_user.get(&user_id) {
             // Err only when every receiver left in the meantime.
-            let _ = sender.send(Delivery::Event(Arc::new(event)));
+            let _ = sender.send(delivery);
         }
     }
 
@@ -303,8 +346,9 @@ pub struct StreamEnds {
 
 /// A Server-Sent Event response: `first` (the snapshot), then every event
 /// for the subscription's user, with keep-alive comments. It ends as `ends`
-/// says, and when the stream falls behind or the hub asks for a re-sync (so
-/// the browser reconnects and re-syncs).
+/// says; after a `session_ended` event when its session ends; and when the
+/// stream falls behind or the hub asks for a re-sync (so the browser
+/// reconnects and re-syncs).
 ///
 /// Subscribe before reading the snapshot, so nothing that lands in between is
 /// lost (at worst it arrives twice).
@@ -313,10 +357,23 @@ pub fn event_stream(
     first: Event,
     ends: StreamEnds,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let updates = stream::unfold(subscription, |mut subscription| async move {
-        match subscription.receiver.recv().await {
-            Ok(Delivery::Event(event)) => Some((Ok(event.to_sse()), subscription)),
-            Ok(Delivery::Resync) | Err(RecvError::Lagged(_) | RecvError::Closed) => None,
+    // `None` once the session ended: the `session_ended` event was the last.
+    let updates = stream::unfold(Some(subscription), |subscription| async move {
+        let mut subscription = subscription?;
+        loop {
+            match subscription.receiver.recv().await {
+                Ok(Delivery::Event(event)) => {
+                    return Some((Ok(event.to_sse()), Some(subscription)));
+                }
+                Ok(Delivery::Ended(ended)) if ended.ends(subscription.session) => {
+                    let last = Event::default().event(SESSION_ENDED).data("{}");
+                    return Some((Ok(last), None));
+                }
+                Ok(Delivery::Ended(_)) => {}
+                Ok(Delivery::Resync) | Err(RecvError::Lagged(_) | RecvError::Closed) => {
+                    return None;
+                }
+            }
         }
     });
     let session_left = (ends.session_ends - Utc::now())
@@ -365,8 +422,8 @@ mod tests {
     fn events_reach_only_their_users_streams() {
         let hub = Arc::new(EventHub::new(5, 100));
         let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut ada_stream = hub.subscribe(ada).expect("room");
-        let mut bob_stream = hub.subscribe(bob).expect("room");
+        let mut ada_stream = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let mut bob_stream = hub.subscribe(bob, Uuid::now_v7()).expect("room");
         hub.dispatch(ada, event("check"));
         assert!(matches!(
             ada_stream.receiver.try_recv(),
@@ -379,8 +436,8 @@ mod tests {
     fn a_resync_reaches_every_stream_after_what_it_holds() {
         let hub = Arc::new(EventHub::new(5, 100));
         let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut ada_stream = hub.subscribe(ada).expect("room");
-        let mut bob_stream = hub.subscribe(bob).expect("room");
+        let mut ada_stream = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let mut bob_stream = hub.subscribe(bob, Uuid::now_v7()).expect("room");
         hub.dispatch(ada, event("check"));
         assert_eq!(hub.resync_all(), 2);
         assert!(matches!(
@@ -398,11 +455,36 @@ mod tests {
     }
 
     #[test]
+    fn a_session_ended_event_reaches_the_streams_as_an_ending() {
+        let hub = Arc::new(EventHub::new(5, 100));
+        let ada = Uuid::now_v7();
+        let mut stream = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let ended = LiveEvent::new(SESSION_ENDED, &SessionEnded { session: None }).expect("json");
+        hub.dispatch(ada, ended);
+        assert!(matches!(
+            stream.receiver.try_recv(),
+            Ok(Delivery::Ended(SessionEnded { session: None }))
+        ));
+    }
+
+    #[test]
+    fn an_ended_session_ends_its_own_streams_and_everywhere_ends_all() {
+        let (mine, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let just_mine = SessionEnded {
+            session: Some(mine),
+        };
+        assert!(just_mine.ends(mine));
+        assert!(!just_mine.ends(other));
+        let everywhere = SessionEnded { session: None };
+        assert!(everywhere.ends(mine) && everywhere.ends(other));
+    }
+
+    #[test]
     fn a_users_channel_goes_with_their_last_stream() {
         let hub = Arc::new(EventHub::new(5, 100));
         let ada = Uuid::now_v7();
-        let first = hub.subscribe(ada).expect("room");
-        let second = hub.subscribe(ada).expect("room");
+        let first = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let second = hub.subscribe(ada, Uuid::now_v7()).expect("room");
         drop(first);
         assert_eq!(hub.connected_users(), 1);
         drop(second);
@@ -413,22 +495,25 @@ mod tests {
     fn streams_are_capped_per_user_and_per_machine_and_places_come_back() {
         let hub = Arc::new(EventHub::new(2, 3));
         let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
-        let a1 = hub.subscribe(ada).expect("room");
-        let _a2 = hub.subscribe(ada).expect("room");
-        let refused = hub.subscribe(ada).err().expect("ada's share is used");
+        let a1 = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let _a2 = hub.subscribe(ada, Uuid::now_v7()).expect("room");
+        let refused = hub
+            .subscribe(ada, Uuid::now_v7())
+            .err()
+            .expect("ada's share is used");
         assert!(
             refused.to_string().contains("2 live streams open"),
             "{refused}"
         );
-        let _b1 = hub.subscribe(bob).expect("room");
+        let _b1 = hub.subscribe(bob, Uuid::now_v7()).expect("room");
         let full = hub
-            .subscribe(bob)
+            .subscribe(bob, Uuid::now_v7())
             .err()
             .expect("the machine's share is used");
         assert!(full.to_string().contains("as many live streams"), "{full}");
         drop(a1);
         assert!(
-            hub.subscribe(bob).is_ok(),
+            hub.subscribe(bob, Uuid::now_v7()).is_ok(),
             "a closed stream frees its place"
         );
     }

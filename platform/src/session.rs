@@ -6,7 +6,8 @@
 //! one round trip: logging out revokes that token (its id is kept until it
 //! would have expired anyway), and "log out everywhere" moves the user's
 //! session generation on, which voids every token issued before. Rotating
-//! `JWT_SECRET` ends every session at once.
+//! `JWT_SECRET` ends every session at once. Ending a session also ends its
+//! open event streams, on every machine ([`crate::live::SESSION_ENDED`]).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::{
     config::{AppEnv, ConfigError, Env, Secret},
     http::ApiError,
+    live,
 };
 
 pub const COOKIE_NAME: &str = "beacon_session";
@@ -112,6 +114,8 @@ struct Keys {
     ttl: Duration,
     secure_cookie: bool,
     redis: ConnectionManager,
+    /// Where an ended session is announced, so its streams end.
+    nats: async_nats::Client,
     /// `<prefix>:session:`.
     prefix: String,
 }
@@ -134,8 +138,14 @@ pub struct Session {
 }
 
 impl SessionKeys {
-    /// `redis` holds revocations, under `<prefix>:session:`.
-    pub fn new(config: &SessionConfig, redis: ConnectionManager, prefix: &str) -> Self {
+    /// `redis` holds revocations, under `<prefix>:session:`; `nats` carries
+    /// the word that a session ended to every machine's streams.
+    pub fn new(
+        config: &SessionConfig,
+        redis: ConnectionManager,
+        nats: async_nats::Client,
+        prefix: &str,
+    ) -> Self {
         let secret = config.jwt_secret.expose().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         // jsonwebtoken accepts a token 60 s past its expiry by default.
@@ -147,6 +157,7 @@ impl SessionKeys {
             ttl: config.ttl,
             secure_cookie: config.secure_cookie,
             redis,
+            nats,
             prefix: format!("{prefix}:session:"),
         }))
     }
@@ -208,6 +219,7 @@ impl SessionKeys {
         Ok(
             DateTime::from_timestamp(claims.exp, 0).map(|expires_at| AuthUser {
                 id: claims.sub,
+                session: claims.jti,
                 expires_at,
             }),
         )
@@ -229,7 +241,9 @@ impl SessionKeys {
             .arg(left)
             .query_async::<()>(&mut self.0.redis.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.announce_end(claims.sub, Some(claims.jti)).await;
+        Ok(())
     }
 
     /// Ends every session of the user issued until now. The generation
@@ -245,7 +259,23 @@ impl SessionKeys {
             .ignore()
             .query_async::<()>(&mut self.0.redis.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.announce_end(user_id, None).await;
+        Ok(())
+    }
+
+    /// Tells every machine that `session` of the user (`None`: all of them)
+    /// ended, so their streams end. The revocation is what stops the token;
+    /// if this is lost, the streams end at the next reconnect, which asks
+    /// Redis again.
+    async fn announce_end(&self, user_id: Uuid, session: Option<Uuid>) {
+        live::publish(
+            &self.0.nats,
+            user_id,
+            live::SESSION_ENDED,
+            &live::SessionEnded { session },
+        )
+        .await;
     }
 
     pub fn cookie(&self, session: &Session) -> HeaderValue {
@@ -305,6 +335,8 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: Uuid,
+    /// The session (the token's id): its streams end with it.
+    pub session: Uuid,
     /// When the session ends: long-lived responses end with it.
     pub expires_at: DateTime<Utc>,
 }
@@ -330,9 +362,13 @@ mod tests {
     use super::*;
 
     /// Keys whose Redis is never reached: cookies need none.
-    fn keys() -> SessionKeys {
+    async fn keys() -> SessionKeys {
         let nowhere =
             crate::connections::connect_redis(&Secret::new("redis://127.0.0.1:1")).expect("lazy");
+        // Never reached either: retried in the background.
+        let no_nats = crate::connections::connect_nats(&Secret::new("nats://127.0.0.1:1"), "test")
+            .await
+            .expect("lazy");
         SessionKeys::new(
             &SessionConfig {
                 jwt_secret: Secret::new("0123456789abcdef0123456789abcdef"),
@@ -340,6 +376,7 @@ mod tests {
                 secure_cookie: true,
             },
             nowhere,
+            no_nats,
             "test",
         )
     }
@@ -380,7 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn production_cookies_are_secure_httponly_and_strict() {
-        let keys = keys();
+        let keys = keys().await;
         let session = Session {
             token: "abc.def.ghi".into(),
             expires_at: Utc::now(),

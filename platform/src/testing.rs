@@ -366,14 +366,20 @@ impl SseStream {
             content_type.starts_with("text/event-stream"),
             "{content_type}"
         );
+        Self::from_response(response)
+    }
+
+    /// Reads an event stream the caller requested (and checked) itself.
+    pub fn from_response(response: reqwest::Response) -> Self {
         Self {
             body: Box::pin(response.bytes_stream()),
             buffer: String::new(),
         }
     }
 
-    /// The next event or comment; `None` when the stream ended.
-    pub async fn next_any(&mut self, within: Duration) -> Option<SseEvent> {
+    /// The next event or comment; `Ok(None)` when the stream ended, an
+    /// error when nothing came within `within` or the connection broke.
+    pub async fn try_next_any(&mut self, within: Duration) -> anyhow::Result<Option<SseEvent>> {
         use futures::StreamExt;
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -395,25 +401,48 @@ impl SseStream {
                     }
                 }
                 event.data = data_lines.join("\n");
-                return Some(event);
+                return Ok(Some(event));
             }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .unwrap_or_else(|_| panic!("no event within {within:?}"))?;
-            self.buffer
-                .push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+            let Ok(chunk) = tokio::time::timeout_at(deadline, self.body.next()).await else {
+                anyhow::bail!("no event within {within:?}");
+            };
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk?));
         }
+    }
+
+    /// The next event called `name`, skipping others and keep-alives; an
+    /// error when the stream ends or `within` passes between two events.
+    pub async fn try_next_named(
+        &mut self,
+        name: &str,
+        within: Duration,
+    ) -> anyhow::Result<SseEvent> {
+        loop {
+            match self.try_next_any(within).await {
+                Ok(Some(event)) if !event.comment && event.name == name => return Ok(event),
+                Ok(Some(_)) => {}
+                Ok(None) => anyhow::bail!("the stream ended before a `{name}` event"),
+                Err(e) => return Err(e.context(format!("waiting for a `{name}` event"))),
+            }
+        }
+    }
+
+    /// The next event or comment; `None` when the stream ended.
+    pub async fn next_any(&mut self, within: Duration) -> Option<SseEvent> {
+        self.try_next_any(within)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// The next event called `name`, skipping others: NATS delivers
     /// asynchronously, so an event of an earlier change may still arrive.
     pub async fn next_named(&mut self, name: &str, within: Duration) -> SseEvent {
-        loop {
-            let event = self.next_event(within).await;
-            if event.name == name {
-                return event;
-            }
-        }
+        self.try_next_named(name, within)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// The next real event, skipping keep-alives.

@@ -4,14 +4,17 @@ use std::time::Duration;
 
 use platform::{
     config::Secret,
-    connections::connect_redis,
+    connections::{connect_nats, connect_redis},
     session::{SessionConfig, SessionKeys},
-    testing::{redis_url, unique_queue_prefix},
+    testing::{nats_url, redis_url, unique_queue_prefix},
 };
 use uuid::Uuid;
 
-fn keys_with(secret: &str, ttl: Duration) -> SessionKeys {
+async fn keys_with(secret: &str, ttl: Duration) -> SessionKeys {
     let redis = connect_redis(&Secret::new(redis_url())).expect("redis");
+    let nats = connect_nats(&Secret::new(nats_url()), "test")
+        .await
+        .expect("nats");
     SessionKeys::new(
         &SessionConfig {
             jwt_secret: Secret::new(secret),
@@ -19,12 +22,13 @@ fn keys_with(secret: &str, ttl: Duration) -> SessionKeys {
             secure_cookie: true,
         },
         redis,
+        nats,
         &unique_queue_prefix(),
     )
 }
 
-fn keys() -> SessionKeys {
-    keys_with("0123456789abcdef0123456789abcdef", Duration::from_secs(60))
+async fn keys() -> SessionKeys {
+    keys_with("0123456789abcdef0123456789abcdef", Duration::from_secs(60)).await
 }
 
 async fn user_of(keys: &SessionKeys, token: &str) -> Option<Uuid> {
@@ -36,7 +40,7 @@ async fn user_of(keys: &SessionKeys, token: &str) -> Option<Uuid> {
 
 #[tokio::test]
 async fn issued_sessions_verify_and_forged_ones_do_not() {
-    let keys = keys();
+    let keys = keys().await;
     let user = Uuid::now_v7();
     let session = keys.issue(user).await.expect("issue");
     assert_eq!(user_of(&keys, &session.token).await, Some(user));
@@ -46,14 +50,14 @@ async fn issued_sessions_verify_and_forged_ones_do_not() {
         Some(session.expires_at.timestamp()),
         "the session's end travels with the user"
     );
-    let other = keys_with("another-secret-another-secret-xx", Duration::from_secs(60));
+    let other = keys_with("another-secret-another-secret-xx", Duration::from_secs(60)).await;
     assert_eq!(user_of(&other, &session.token).await, None);
     assert_eq!(user_of(&keys, "not.a.jwt").await, None);
 }
 
 #[tokio::test]
 async fn logging_out_ends_that_token_and_no_other() {
-    let keys = keys();
+    let keys = keys().await;
     let user = Uuid::now_v7();
     let laptop = keys.issue(user).await.expect("issue");
     let phone = keys.issue(user).await.expect("issue");
@@ -64,7 +68,7 @@ async fn logging_out_ends_that_token_and_no_other() {
 
 #[tokio::test]
 async fn logging_out_everywhere_ends_every_earlier_token_but_not_later_ones() {
-    let keys = keys();
+    let keys = keys().await;
     let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let ada_laptop = keys.issue(ada).await.expect("issue");
     let ada_phone = keys.issue(ada).await.expect("issue");
@@ -79,7 +83,7 @@ async fn logging_out_everywhere_ends_every_earlier_token_but_not_later_ones() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_without_grace() {
-    let keys = keys_with("0123456789abcdef0123456789abcdef", Duration::from_secs(1));
+    let keys = keys_with("0123456789abcdef0123456789abcdef", Duration::from_secs(1)).await;
     let user = Uuid::now_v7();
     let session = keys.issue(user).await.expect("issue");
     assert_eq!(user_of(&keys, &session.token).await, Some(user));
@@ -91,6 +95,9 @@ async fn an_expired_token_is_refused_without_grace() {
 #[tokio::test]
 async fn sessions_fail_closed_when_redis_is_unreachable() {
     let nowhere = connect_redis(&Secret::new("redis://127.0.0.1:1")).expect("lazy");
+    let nats = connect_nats(&Secret::new(nats_url()), "test")
+        .await
+        .expect("nats");
     let keys = SessionKeys::new(
         &SessionConfig {
             jwt_secret: Secret::new("0123456789abcdef0123456789abcdef"),
@@ -98,6 +105,7 @@ async fn sessions_fail_closed_when_redis_is_unreachable() {
             secure_cookie: true,
         },
         nowhere,
+        nats,
         "test",
     );
     let error = keys.issue(Uuid::now_v7()).await.err().expect("refused");

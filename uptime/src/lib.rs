@@ -18,6 +18,8 @@ pub mod probe;
 pub mod retention;
 pub mod scheduler;
 pub mod settings;
+#[cfg(feature = "test-helpers")]
+pub mod testing;
 
 use platform::{
     app::App,
@@ -45,7 +47,6 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 #[openapi(tags(
     (name = "monitors", description = "Watched URLs and their checks"),
     (name = "alerts", description = "Where alerts go, and what was sent"),
-    (name = "live", description = "Server-Sent Events for the dashboard"),
 ))]
 struct UptimeDoc;
 
@@ -68,7 +69,6 @@ pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
         .merge(monitors::routes())
         .merge(checks::routes())
         .merge(alerts::routes())
-        .merge(live::routes())
         .with_state(state))
 }
 

@@ -15,9 +15,6 @@ pub struct UptimeApiSettings {
     /// Monitors created or pointed at a new URL per user per hour: each
     /// new target is probed on every tick from then on.
     pub url_changes_per_hour: u32,
-    /// A comment on idle SSE streams this often, well inside the idle
-    /// timeouts of Fly's proxy and nginx (60 s).
-    pub sse_keepalive: Duration,
 }
 
 impl UptimeApiSettings {
@@ -38,12 +35,6 @@ impl UptimeApiSettings {
                     "monitors created or given a new URL per user per hour; then 429",
                 )
                 .number(30, 1..=10_000)?,
-            sse_keepalive: env
-                .var(
-                    "SSE_KEEPALIVE_SECS",
-                    "keep-alive comment interval on `/api/events`",
-                )
-                .secs(15, 1..=50)?,
         })
     }
 }

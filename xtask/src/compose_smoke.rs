@@ -1,10 +1,11 @@
 //! `cargo xtask compose-smoke`: the images and docker/docker-compose.yml,
 //! for real. Builds the four images, starts the stack under a project name
 //! of its own, and drives it through the web port only, as a user would:
-//! the one monitor it adds points inside the compose network and is refused
-//! by the production outbound guard, and that refusal arriving over
-//! `/api/events` proves the whole path (nginx, api, Postgres, Redis,
-//! worker, NATS, SSE).
+//! the journey every deployment harness takes ([`crate::journey`]: the
+//! skeleton's contract through nginx, api, Postgres, Redis, worker, NATS and
+//! SSE, then each area's scenario, the example's being a monitor of a
+//! target inside the compose network, refused by the production outbound
+//! guard).
 //!
 //! Where no engine runs, or the engine cannot fetch the base images, there
 //! is nothing here to prove and it says so and passes: the CI workflow,
@@ -13,19 +14,17 @@
 //! Ctrl-C turned into an unwinding error by [`crate::processes`].
 
 use std::{
-    io::{BufRead, BufReader, Write},
     path::Path,
     process::{Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use reqwest::{StatusCode, blocking::Client};
-use serde_json::{Value, json};
 
 use crate::{
     cmd::{self, Runner},
+    journey::{self, Visitor},
     processes, show,
 };
 
@@ -36,11 +35,9 @@ const COMPOSE_FILE: &str = "docker/docker-compose.yml";
 const DOWN_BUDGET: Duration = Duration::from_secs(40);
 /// Four images built from nothing, then migrations: slow on a cold cache.
 const READY_WITHIN: Duration = Duration::from_secs(300);
-const SNAPSHOT_WITHIN: Duration = Duration::from_secs(30);
-/// The worker's first pass over a new monitor.
-const CHECK_WITHIN: Duration = Duration::from_secs(60);
-/// Longer than every wait on the stream together.
-const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// Any one request of the journey (the stream's too): longer than every wait
+/// on the stream together.
+const JOURNEY_TIMEOUT: Duration = Duration::from_secs(300);
 /// What a failed build's log says when the engine could not fetch the base
 /// images (no registry, no network): nothing here can build, which is not
 /// this project's failure. Matched case-insensitively.
@@ -54,10 +51,9 @@ const CANNOT_FETCH: [&str; 8] = [
     "i/o timeout",
     "x509",
 ];
-/// A target inside the compose network, which the worker (APP_ENV=production)
-/// must refuse, and records as a check like any other.
+/// A URL inside the compose network, which anything making requests to
+/// user-supplied URLs (APP_ENV=production) must refuse.
 const INSIDE: &str = "http://web:8080/health";
-const REFUSED: &str = "refused: web resolves to";
 
 /// Build the images and drive docker/docker-compose.yml through the web port
 ///
@@ -113,36 +109,23 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     stack.up()?;
     let user = User::new(&web, runner)?;
     user.wait_until_ready()?;
-    user.expect_ok("/health")?;
 
-    show::step("Sign up, log in, open the event stream");
-    let credentials = json!({
-        "email": format!("smoke-{}@example.com", stack.project),
-        "password": "correct horse battery",
-    });
-    user.post("/api/auth/signup", &credentials, StatusCode::ACCEPTED)?;
-    user.post("/api/auth/login", &credentials, StatusCode::OK)?;
-    let mut events = user.open_events()?;
-    if let Some(events) = &mut events {
-        events.wait_for("a snapshot", SNAPSHOT_WITHIN, |event| {
-            event.name == "snapshot"
-        })?;
-    }
-
-    show::step("A monitor inside the compose network: its check is refused, recorded and streamed");
-    // The worker runs with APP_ENV=production: a private target is refused,
-    // and the refusal is a check like any other.
-    user.post(
-        "/api/monitors",
-        &json!({"name": "inside", "url": INSIDE}),
-        StatusCode::CREATED,
-    )?;
-    if let Some(mut events) = events {
-        let check = events.wait_for("a refused check", CHECK_WITHIN, refused_check)?;
-        show::progress(&format!(
-            "the check arrived: {}",
-            check.data.chars().take(300).collect::<String>()
-        ));
+    show::step("A user's journey through the web port: the skeleton's contract, then each area's");
+    // The stack runs with APP_ENV=production: a target inside the compose
+    // network is refused, and the refusal is a check like any other.
+    if !options.dry_run {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let client = reqwest::Client::builder()
+                    .timeout(JOURNEY_TIMEOUT)
+                    .build()?;
+                let visitor = Visitor::new(client, &web);
+                let proved = |what: &str| show::progress(&format!("  proved: {what}"));
+                let user = visitor.skeleton(&proved).await?;
+                journey::areas(&visitor, &user, &[INSIDE.to_owned()], &proved).await
+            })?;
     }
 
     show::step("Stop within the grace periods");
@@ -208,20 +191,6 @@ fn cannot_fetch(build_log: &str) -> Option<&str> {
         let line = line.to_lowercase();
         CANNOT_FETCH.iter().any(|pattern| line.contains(pattern))
     })
-}
-
-/// Whether `event` is the check of the monitor inside the network, refused.
-fn refused_check(event: &Event) -> bool {
-    if event.name != "check" {
-        return false;
-    }
-    let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-        return false;
-    };
-    data["ok"] == false
-        && data["error"]
-            .as_str()
-            .is_some_and(|error| error.contains(REFUSED))
 }
 
 /// The compose project this run starts; taken down when dropped, if it was
@@ -414,192 +383,6 @@ impl User {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-
-    fn expect_ok(&self, path: &str) -> anyhow::Result<()> {
-        let url = self.url(path);
-        show::progress(&format!("+ GET {url}"));
-        if self.runner.dry_run {
-            return Ok(());
-        }
-        let status = self
-            .client
-            .get(&url)
-            .send()
-            .with_context(|| format!("GET {path}"))?
-            .status();
-        if status != StatusCode::OK {
-            bail!("GET {path} answered {status}, not 200");
-        }
-        Ok(())
-    }
-
-    /// POSTs `body` as JSON and fails unless the answer is `want`.
-    fn post(&self, path: &str, body: &Value, want: StatusCode) -> anyhow::Result<()> {
-        let url = self.url(path);
-        show::progress(&format!("+ POST {url}"));
-        if self.runner.dry_run {
-            return Ok(());
-        }
-        let response = self
-            .client
-            .post(&url)
-            .json(body)
-            .send()
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        if status != want {
-            let text = response.text().unwrap_or_default();
-            bail!("POST {path} answered {status}, not {want}: {text}");
-        }
-        Ok(())
-    }
-
-    /// Opens /api/events; `None` under `--dry-run`.
-    fn open_events(&self) -> anyhow::Result<Option<Events>> {
-        let url = self.url("/api/events");
-        show::progress(&format!(
-            "+ GET {url} (the stream, kept in {ARTIFACTS}/events.txt)"
-        ));
-        if self.runner.dry_run {
-            return Ok(None);
-        }
-        let response = self
-            .client
-            .get(&url)
-            .timeout(STREAM_TIMEOUT)
-            .send()
-            .context("GET /api/events")?;
-        if response.status() != StatusCode::OK {
-            bail!("GET /api/events answered {}", response.status());
-        }
-        Events::read(response, Path::new(ARTIFACTS).join("events.txt")).map(Some)
-    }
-}
-
-/// One server-sent event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Event {
-    name: String,
-    data: String,
-}
-
-/// Server-sent events, parsed line by line.
-#[derive(Debug, Default)]
-struct EventParser {
-    name: Option<String>,
-    data: Vec<String>,
-}
-
-impl EventParser {
-    /// Takes one line (without its end); an event when the line ends one.
-    fn line(&mut self, line: &str) -> Option<Event> {
-        if line.is_empty() {
-            let name = self.name.take();
-            let data = std::mem::take(&mut self.data);
-            if name.is_none() && data.is_empty() {
-                // The end of a comment (a keep-alive).
-                return None;
-            }
-            return Some(Event {
-                name: name.unwrap_or_else(|| "message".to_owned()),
-                data: data.join("\n"),
-            });
-        }
-        if let Some(name) = line.strip_prefix("event:") {
-            self.name = Some(name.trim().to_owned());
-        } else if let Some(data) = line.strip_prefix("data:") {
-            self.data
-                .push(data.strip_prefix(' ').unwrap_or(data).to_owned());
-        }
-        None
-    }
-}
-
-/// The event stream, read on a thread of its own (a read blocks until the
-/// server sends), which keeps every line in the artifacts too.
-struct Events {
-    received: mpsc::Receiver<Event>,
-    seen: Vec<Event>,
-}
-
-impl Events {
-    fn read(response: reqwest::blocking::Response, copy: impl AsRef<Path>) -> anyhow::Result<Self> {
-        let copy = copy.as_ref();
-        let mut file =
-            std::fs::File::create(copy).with_context(|| format!("creating {}", copy.display()))?;
-        let (send, received) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("events".into())
-            .spawn(move || {
-                let mut parser = EventParser::default();
-                let mut reader = BufReader::new(response);
-                let mut line = String::new();
-                // Ends when the stream does, or nobody listens any more.
-                while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
-                    let _ = file.write_all(line.as_bytes());
-                    if let Some(event) = parser.line(line.trim_end_matches(['\r', '\n']))
-                        && send.send(event).is_err()
-                    {
-                        break;
-                    }
-                    line.clear();
-                }
-            })
-            .context("starting the event reader")?;
-        Ok(Self {
-            received,
-            seen: Vec::new(),
-        })
-    }
-
-    /// The first event (from now on) that `matches`, within `within`.
-    fn wait_for(
-        &mut self,
-        what: &str,
-        within: Duration,
-        matches: impl Fn(&Event) -> bool,
-    ) -> anyhow::Result<Event> {
-        let deadline = Instant::now() + within;
-        loop {
-            processes::check_interrupted()?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                bail!(
-                    "{what} did not arrive on /api/events within {}s; got: {}",
-                    within.as_secs(),
-                    self.summary()
-                );
-            }
-            match self
-                .received
-                .recv_timeout(left.min(Duration::from_millis(250)))
-            {
-                Ok(event) => {
-                    self.seen.push(event.clone());
-                    if matches(&event) {
-                        return Ok(event);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    bail!(
-                        "/api/events ended before {what} arrived; got: {}",
-                        self.summary()
-                    );
-                }
-            }
-        }
-    }
-
-    /// What arrived so far, on one line, cut short.
-    fn summary(&self) -> String {
-        let all: Vec<String> = self
-            .seen
-            .iter()
-            .map(|event| format!("event: {} data: {}", event.name, event.data))
-            .collect();
-        all.join(" ").chars().take(2000).collect()
-    }
 }
 
 #[cfg(test)]
@@ -626,56 +409,6 @@ mod tests {
                    error[E0425]: cannot find value `x` in this scope\n\
                    ERROR: failed to solve: process \"/bin/sh -c cargo build\" did not complete successfully: exit code: 101";
         assert_eq!(cannot_fetch(log), None);
-    }
-
-    #[test]
-    fn events_are_parsed_from_the_lines_of_the_stream() {
-        let mut parser = EventParser::default();
-        let lines = [
-            ": keep-alive",
-            "",
-            "event: snapshot",
-            "data: {\"monitors\":[]}",
-            "",
-            "data: one",
-            "data: two",
-            "",
-        ];
-        let events: Vec<Event> = lines.iter().filter_map(|l| parser.line(l)).collect();
-        assert_eq!(
-            events,
-            [
-                Event {
-                    name: "snapshot".into(),
-                    data: "{\"monitors\":[]}".into()
-                },
-                Event {
-                    name: "message".into(),
-                    data: "one\ntwo".into()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn only_a_refused_check_of_the_inside_target_will_do() {
-        let check = |data: &str| Event {
-            name: "check".into(),
-            data: data.into(),
-        };
-        assert!(refused_check(&check(
-            r#"{"ok":false,"status_code":null,"error":"refused: web resolves to a private address"}"#
-        )));
-        assert!(!refused_check(&check(
-            r#"{"ok":true,"status_code":200,"error":null}"#
-        )));
-        assert!(!refused_check(&check(
-            r#"{"ok":false,"error":"connection refused"}"#
-        )));
-        assert!(!refused_check(&Event {
-            name: "monitor".into(),
-            data: r#"{"ok":false,"error":"refused: web resolves to a private address"}"#.into(),
-        }));
     }
 
     #[test]

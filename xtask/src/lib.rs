@@ -9,6 +9,7 @@ pub mod dev;
 pub mod e2e;
 pub mod fly_apps;
 pub mod fly_net;
+pub mod journey;
 pub mod lint;
 pub mod make_it_yours;
 pub mod modules;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod errors;
+mod events;
 mod health;
 mod helpers;
 mod limits;

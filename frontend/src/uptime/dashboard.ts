@@ -2,7 +2,8 @@
 // monitor" form, the grid of cards and the alerts section.
 
 import type { ConnectionState } from '../live';
-import { h, setText } from '../views/dom';
+import { h } from '../views/dom';
+import { connectionIndicator } from '../views/connection';
 import { busy, submitButton } from '../views/forms';
 import { topbar, type Session } from '../views/page';
 import { AlertsPanel, type AlertActions } from './alerts';
@@ -15,18 +16,12 @@ export interface DashboardActions extends CardActions, AlertActions {
   create(input: MonitorInput): Promise<void>;
 }
 
-const CONNECTION_TEXT: Record<ConnectionState, string> = {
-  connecting: 'connecting…',
-  live: 'live',
-  reconnecting: 'reconnecting…',
-};
-
 /** Relative times ("12 s ago") are re-rendered this often. */
 const CLOCK_TICK_MS = 10_000;
 
 export class Dashboard {
   readonly element: HTMLElement;
-  private readonly connection = h('span', { class: 'connection', 'data-testid': 'connection', role: 'status' });
+  private readonly connection = connectionIndicator();
   private readonly grid = h('div', { class: 'grid' });
   private readonly empty = h('p', { class: 'empty' }, 'No monitors yet. Add the first URL to watch above.');
   private readonly cards = new Map<string, MonitorCard>();
@@ -41,14 +36,13 @@ export class Dashboard {
     this.element = h(
       'div',
       { class: 'dashboard' },
-      topbar(session, this.connection),
+      topbar(session, this.connection.element),
       h('main', {}, this.addForm(), h('section', { 'aria-labelledby': 'monitors-heading' },
         h('h2', { id: 'monitors-heading', class: 'visually-hidden' }, 'Monitors'),
         this.empty,
         this.grid,
       ), this.alerts.element),
     );
-    this.setConnection('connecting');
     this.clock = setInterval(() => {
       const now = Date.now();
       for (const card of this.cards.values()) card.refreshTime(now);
@@ -57,8 +51,7 @@ export class Dashboard {
   }
 
   setConnection(state: ConnectionState): void {
-    this.connection.dataset.state = state;
-    setText(this.connection, CONNECTION_TEXT[state]);
+    this.connection.set(state);
   }
 
   /** Reconciles the cards with the state: update in place, add, remove, reorder. */

@@ -1,7 +1,7 @@
 // The example's signed-in page: the dashboard, wired to the API and the live
 // stream. main.ts shows it in place of the skeleton's account page.
 
-import { api, ApiError } from '../api';
+import { ApiError } from '../api';
 import { connectLive } from '../live';
 import type { Session, SignedInPage } from '../views/page';
 import { uptimeApi } from './api';
@@ -61,14 +61,6 @@ export function dashboardPage(session: Session): SignedInPage {
     onEvent: (event) => update((s) => applyEvent(s, event)),
     onState: (connection) => dashboard.setConnection(connection),
     onUnauthorized: session.ended,
-    sessionValid: async () => {
-      try {
-        await api.me();
-        return true;
-      } catch (e) {
-        return e instanceof ApiError && e.status === 401 ? false : null;
-      }
-    },
   });
 
   return {

@@ -11,6 +11,8 @@ export interface Session {
   /** For what is not a request (a live stream) to say the session is gone. */
   ended(): void;
   logOut(): Promise<void>;
+  /** Ends every session of the user, on every device; this page's stream ends with it. */
+  logOutEverywhere(): Promise<void>;
 }
 
 export interface SignedInPage {

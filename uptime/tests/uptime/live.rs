@@ -9,8 +9,7 @@ use uptime::{model::MonitorState, monitors::events::CheckRecorded};
 use uuid::Uuid;
 
 use crate::helpers::{
-    MonitorsExt, SseStream, TestApp, assert_error, assert_timestamps_are_micros, eventually,
-    nats_url, redis_url, spawn_app, spawn_app_with, spawn_peer,
+    MonitorsExt, SseStream, TestApp, assert_timestamps_are_micros, nats_url, spawn_app, spawn_peer,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -162,128 +161,5 @@ async fn a_reconnecting_client_re_syncs_from_a_fresh_snapshot() {
     assert_eq!(
         snapshot["monitors"][0]["recent_checks"][0]["id"],
         check.to_string()
-    );
-}
-
-#[tokio::test]
-async fn idle_streams_get_keep_alives() {
-    let app = spawn_app_with(&[("SSE_KEEPALIVE_SECS", "1")]).await;
-    let user = app.new_user().await;
-    let mut stream = SseStream::open(&user.client, &app.url("/api/events")).await;
-    assert_eq!(stream.next_event(WAIT).await.name, "snapshot");
-    let next = stream.next_any(WAIT).await.expect("stream open");
-    assert!(next.comment, "a keep-alive comment, got {next:?}");
-}
-
-#[tokio::test]
-async fn events_require_a_session() {
-    let app = spawn_app().await;
-    assert_error(
-        app.get("/api/events").await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn open_streams_end_when_the_server_stops() {
-    let app = spawn_app_with(&[("SHUTDOWN_TIMEOUT_SECS", "30")]).await;
-    let user = app.new_user().await;
-    let mut stream = SseStream::open(&user.client, &app.url("/api/events")).await;
-    assert_eq!(stream.next_event(WAIT).await.name, "snapshot");
-    let stopped = tokio::spawn(app.stop());
-    assert_eq!(stream.next_any(WAIT).await, None, "the stream ends");
-    // Well before the 30 s drain: nothing was left holding the server up.
-    tokio::time::timeout(Duration::from_secs(10), stopped)
-        .await
-        .expect("server stopped")
-        .expect("join")
-        .expect("clean stop");
-}
-
-#[tokio::test]
-async fn one_user_cannot_hold_more_streams_than_their_share() {
-    // Keep-alives every second: a closed stream is noticed at the next write.
-    let app = spawn_app_with(&[
-        ("SSE_MAX_STREAMS_PER_USER", "2"),
-        ("SSE_KEEPALIVE_SECS", "1"),
-    ])
-    .await;
-    let user = app.new_user().await;
-    let _first = SseStream::open(&user.client, &app.url("/api/events")).await;
-    let second = SseStream::open(&user.client, &app.url("/api/events")).await;
-    let refused = user.get("/api/events").await;
-    assert!(refused.headers().get("retry-after").is_some());
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "too_many_streams").await;
-    // Another user is not affected, and a closed stream frees its place.
-    let other = app.new_user().await;
-    let _theirs = SseStream::open(&other.client, &app.url("/api/events")).await;
-    drop(second);
-    eventually(WAIT, "the closed stream's place", || async {
-        user.get("/api/events").await.status() == StatusCode::OK
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_machine_holds_at_most_its_share_of_streams() {
-    let app = spawn_app_with(&[("SSE_MAX_STREAMS", "2")]).await;
-    let (ada, bob, cy) = (
-        app.new_user().await,
-        app.new_user().await,
-        app.new_user().await,
-    );
-    let _a = SseStream::open(&ada.client, &app.url("/api/events")).await;
-    let _b = SseStream::open(&bob.client, &app.url("/api/events")).await;
-    let refused = cy.get("/api/events").await;
-    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "streams_full").await;
-}
-
-#[tokio::test]
-async fn a_stream_ends_when_its_session_does() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    // A session of three seconds, signed the way the app signs them.
-    let config =
-        platform::session::SessionConfig::from_env(&app.env, platform::config::AppEnv::Development)
-            .expect("session config");
-    let keys = platform::session::SessionKeys::new(
-        &platform::session::SessionConfig {
-            ttl: Duration::from_secs(3),
-            ..config
-        },
-        platform::connections::connect_redis(&platform::config::Secret::new(redis_url()))
-            .expect("redis"),
-        &app.env.get("QUEUE_PREFIX").expect("prefix"),
-    );
-    let session = keys.issue(user.id).await.expect("issue");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {}", session.token).parse().expect("header"),
-    );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client");
-    let opened = std::time::Instant::now();
-    let mut stream = SseStream::open(&client, &app.url("/api/events")).await;
-    assert_eq!(stream.next_event(WAIT).await.name, "snapshot");
-    while stream.next_any(WAIT).await.is_some() {}
-    let lasted = opened.elapsed();
-    assert!(
-        lasted >= Duration::from_secs(1) && lasted < Duration::from_secs(8),
-        "the stream lasted {lasted:?}"
-    );
-    // Reconnecting with the expired token is refused.
-    assert_eq!(
-        client
-            .get(app.url("/api/events"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        StatusCode::UNAUTHORIZED
     );
 }

@@ -2,19 +2,14 @@
 //! machine only. Each call runs on a thread of its own that has entered the
 //! namespace (a network namespace is per thread), with a runtime of its own.
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use nix::sched::{CloneFlags, setns};
-use platform::testing::SseStream;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde_json::{Value, json};
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::net::{CLIENT_PUBLIC, WEB_PUBLIC};
+use crate::journey::{self, Visitor};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -49,12 +44,9 @@ where
 
 /// What Fly's edge adds to every request: the client's address, which
 /// nginx passes on (`NGINX_CLIENT_IP` in fly/fly.frontend.toml).
-fn http(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+fn http() -> anyhow::Result<reqwest::Client> {
     let mut headers = HeaderMap::new();
     headers.insert("fly-client-ip", HeaderValue::from_static(CLIENT_PUBLIC));
-    if let Some(token) = token {
-        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse()?);
-    }
     Ok(reqwest::Client::builder()
         .default_headers(headers)
         .timeout(WAIT)
@@ -68,21 +60,19 @@ fn url(path: &str) -> String {
 #[derive(Clone)]
 pub struct User {
     namespace: String,
-    token: Arc<Mutex<Option<String>>>,
 }
 
 impl User {
     pub fn new(namespace: &str) -> Self {
         Self {
             namespace: namespace.to_owned(),
-            token: Arc::default(),
         }
     }
 
     /// The status of GET `path` through the web machine, if it answered.
     pub async fn status(&self, path: &'static str) -> Option<u16> {
         within(&self.namespace, move || async move {
-            let response = http(None)?.get(url(path)).send().await?;
+            let response = http()?.get(url(path)).send().await?;
             Ok(response.status().as_u16())
         })
         .await
@@ -103,104 +93,15 @@ impl User {
         .unwrap_or(false)
     }
 
-    /// Signs up and in (a bearer token: session cookies are Secure in
-    /// production, and this is plain HTTP), and opens `/api/events`, whose
-    /// first event must be the snapshot.
-    pub async fn sign_up(&self) -> anyhow::Result<()> {
-        let token = within(&self.namespace, || async {
-            let client = http(None)?;
-            let credentials =
-                json!({"email": "ada@example.com", "password": "a long and good passphrase"});
-            let signup = client
-                .post(url("/api/auth/signup"))
-                .json(&credentials)
-                .send()
-                .await?;
-            if signup.status() != 202 {
-                bail!(
-                    "sign-up answered {}: {}",
-                    signup.status(),
-                    signup.text().await?
-                );
-            }
-            let token = client
-                .post(url("/api/auth/token"))
-                .json(&credentials)
-                .send()
-                .await?;
-            if token.status() != 200 {
-                bail!("token answered {}: {}", token.status(), token.text().await?);
-            }
-            let body: Value = token.json().await?;
-            let token = body["token"].as_str().context("a token")?.to_owned();
-            let mut stream = SseStream::open(&http(Some(&token))?, &url("/api/events")).await;
-            let first = stream.next_event(WAIT).await;
-            if first.name != "snapshot" {
-                bail!(
-                    "the stream opened with {} instead of a snapshot",
-                    first.name
-                );
-            }
-            Ok(token)
-        })
-        .await?;
-        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token);
-        Ok(())
-    }
-
-    /// Whether the api documents `path` (its OpenAPI, through nginx).
-    pub async fn api_has(&self, path: &'static str) -> anyhow::Result<bool> {
+    /// The journey every deployment harness takes ([`crate::journey`]):
+    /// the skeleton's contract, then each area's scenario, with `inside`
+    /// the private URLs user-supplied requests must be refused.
+    pub async fn journey(&self, inside: Vec<String>) -> anyhow::Result<()> {
         within(&self.namespace, move || async move {
-            let spec: Value = http(None)?
-                .get(url("/api/openapi.json"))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok(spec["paths"].get(path).is_some())
-        })
-        .await
-    }
-
-    /// Opens /api/events, adds a monitor of `target` and returns the first
-    /// check of it that arrives on the stream.
-    pub async fn watch_a_check(&self, target: String) -> anyhow::Result<Value> {
-        let token = self
-            .token
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .context("sign up first")?;
-        within(&self.namespace, move || async move {
-            let client = http(Some(&token))?;
-            let mut stream = SseStream::open(&client, &url("/api/events")).await;
-            let snapshot = stream.next_event(WAIT).await;
-            if snapshot.name != "snapshot" {
-                bail!(
-                    "the stream opened with {} instead of a snapshot",
-                    snapshot.name
-                );
-            }
-            let created = client
-                .post(url("/api/monitors"))
-                .json(&json!({"name": "on the private network", "url": target}))
-                .send()
-                .await?;
-            if created.status() != 201 {
-                bail!(
-                    "adding a monitor answered {}: {}",
-                    created.status(),
-                    created.text().await?
-                );
-            }
-            let monitor: Value = created.json().await?;
-            loop {
-                let check = stream.next_named("check", WAIT).await.json();
-                if check["monitor_id"] == monitor["id"] {
-                    return Ok(check);
-                }
-            }
+            let visitor = Visitor::new(http()?, &url(""));
+            let proved = |what: &str| println!("  proved: {what}");
+            let user = visitor.skeleton(&proved).await?;
+            journey::areas(&visitor, &user, &inside, &proved).await
         })
         .await
     }

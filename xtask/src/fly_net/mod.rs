@@ -43,9 +43,9 @@ use self::{
 ///
 /// A namespace per machine with only an fdaa: address, DNS at [fdaa::3], a
 /// Flycast stand-in, the environment of fly/*.toml and the deploy script;
-/// then sign up and watch a check through nginx, replace an api machine,
-/// move the Flycast address, and see private targets refused. Removes
-/// everything it made, also when a step fails or it is stopped.
+/// then a user's journey through nginx (the skeleton's contract and each
+/// area's scenario), replace an api machine and move the Flycast address.
+/// Removes everything it made, also when a step fails or it is stopped.
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// The api binary [default: <target>/debug/api].
@@ -91,9 +91,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         "3 NATS machines, the release command, 2 api machines, a worker, the web machine",
         "<prefix>-api.flycast: a relay over the live api machines",
         "a client linked to the web machine only",
-        "sign up, a monitor, its check over /api/events through nginx",
+        "a user's journey through nginx: the skeleton's contract, then each area's scenario",
         "replace an api machine; move the Flycast address",
-        "the worker refuses fdaa: targets",
     ];
     if options.dry_run {
         for step in plan {
@@ -508,16 +507,13 @@ async fn scenario(world: &mut World) -> anyhow::Result<()> {
         "[fdaa::3] answers {api_app}.internal with every api machine, and no other name"
     ));
 
-    step("A user signs up and opens the live stream through nginx");
-    user.sign_up().await?;
-    proved("sign-up, a bearer token and /api/events' snapshot, through nginx and Flycast");
-    // The guard is proved through the example's monitors, when there are
-    // any: a project that removed them has no user-supplied URLs to guard.
-    if user.api_has("/api/monitors").await? {
-        watch_refused_checks(world, &user).await?;
-    } else {
-        println!("  skipped: the private-target guard (no /api/monitors: the example was removed)");
-    }
+    step("A user's journey through nginx: the skeleton's contract, then each area's");
+    // Private addresses of this network: the api machine's, and [fdaa::3].
+    let inside = vec![
+        format!("http://[{}]:8080/api/health", world.apis[0].address),
+        format!("http://[{}]/", net::DNS),
+    ];
+    user.journey(inside).await?;
 
     step("Replace an api machine: a new one on a new address");
     let old = world.apis.remove(1);
@@ -577,32 +573,6 @@ async fn scenario(world: &mut World) -> anyhow::Result<()> {
         "nginx follows {api_app}.flycast to [{}] without a reload",
         FLYCAST[1]
     ));
-    Ok(())
-}
-
-/// Monitors of an api machine's fdaa: address and of [fdaa::3]: the worker
-/// refuses both, and each refusal, recorded, arrives over `/api/events`
-/// through nginx.
-async fn watch_refused_checks(world: &World, user: &User) -> anyhow::Result<()> {
-    step("Monitors of private addresses: their checks arrive, refused");
-    let api1 = world.apis[0].address;
-    let refused = user
-        .watch_a_check(format!("http://[{api1}]:8080/api/health"))
-        .await?;
-    let error = refused["error"].as_str().unwrap_or_default();
-    if refused["ok"] != false || !error.contains("unique-local") {
-        bail!("the worker checked an fdaa: address instead of refusing it: {refused}");
-    }
-    proved(&format!(
-        "a check, recorded and streamed through nginx: the worker refused [{api1}] ({error})"
-    ));
-    let refused = user
-        .watch_a_check(format!("http://[{}]/", net::DNS))
-        .await?;
-    if refused["ok"] != false {
-        bail!("the worker checked [fdaa::3]: {refused}");
-    }
-    proved("the worker refuses [fdaa::3] too");
     Ok(())
 }
 

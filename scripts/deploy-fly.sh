@@ -38,7 +38,7 @@ deploys the public-facing apps with a spare machine each (fly deploy --ha),
 on Postgres plan "starter"; staging runs one machine of each on "basic".
 
 Options:
-  --prefix PREFIX  app name prefix (default: $APP_PREFIX), e.g. acme-beacon-staging
+  --prefix PREFIX  app name prefix (default: $APP_PREFIX), e.g. beacon-staging
   --org ORG        Fly organisation slug (default: $FLY_ORG, else personal)
   --region REGION  primary region of new machines, Postgres and Redis
                    (default: $FLY_REGION, else ams)
@@ -163,7 +163,7 @@ case "$ACTION" in
 deploy | rollback) ;;
 *) usage_error "unknown action '$ACTION': use deploy or rollback" ;;
 esac
-[[ -n "$PREFIX" ]] || usage_error "no app prefix: set APP_PREFIX or pass --prefix (e.g. acme-beacon-$ENVIRONMENT)"
+[[ -n "$PREFIX" ]] || usage_error "no app prefix: set APP_PREFIX or pass --prefix (e.g. beacon-$ENVIRONMENT)"
 # Fly app names are global and DNS labels: lowercase letters, digits, dashes.
 [[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,38}[a-z0-9]$ ]] ||
     usage_error "prefix '$PREFIX' is not usable in app names: lowercase letters, digits and dashes, 2-40 characters"

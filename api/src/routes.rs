@@ -23,13 +23,13 @@ use utoipa_axum::router::OpenApiRouter;
 pub fn routes(api: &Api) -> Result<OpenApiRouter, ConfigError> {
     // The live stream: each area's part of its snapshot, under its key.
     let events = Events::new(api)?
-        .snapshot("account", accounts::snapshot)
-        .snapshot("monitors", uptime::live::snapshot); // example
+        .snapshot("monitors", uptime::live::snapshot) // example
+        .snapshot("account", accounts::snapshot);
     Ok(OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(uptime::routes(api)?) // example
         .merge(platform::health::routes(&api.app))
         .merge(events.routes(api))
-        .merge(accounts::routes(api)?)
-        .merge(uptime::routes(api)?)) // example
+        .merge(accounts::routes(api)?))
 }
 
 /// The schema: the skeleton's migrations, then each domain's.

@@ -145,6 +145,13 @@ pub fn target_dir(root: &Path) -> PathBuf {
 /// rebuild half the dependency tree of the other.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    without_package_variables(&mut command);
+    command
+}
+
+/// `command` without the variables cargo set for the package it runs, for
+/// anything that starts cargo builds of its own (see [`cargo`]).
+pub fn without_package_variables(command: &mut Command) -> &mut Command {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("CARGO_PKG_") || PACKAGE_VARIABLES.contains(&&*name) {

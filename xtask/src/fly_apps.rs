@@ -195,8 +195,8 @@ worker -                             REDIS_URL
         let apps = parse(SAMPLE).expect("the sample parses");
         let nats = find(&apps, "nats").expect("nats is listed");
         assert_eq!(
-            nats.reached_at_for("acme-beacon-staging").as_deref(),
-            Some("acme-beacon-staging-nats.internal:4222")
+            nats.reached_at_for("beacon-staging").as_deref(),
+            Some("beacon-staging-nats.internal:4222")
         );
         let missing = find(&apps, "web").expect_err("web is not listed");
         assert_eq!(missing.to_string(), "fly/apps has no app `web`");

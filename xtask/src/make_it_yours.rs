@@ -7,7 +7,7 @@
 //!
 //! What belongs to the example is marked in the tree, so the same marks guide
 //! anyone who removes it by hand:
-//! - whole folders: [`EXAMPLE_DIRS`];
+//! - whole folders: [`EXAMPLE_PATHS`];
 //! - a line that exists only for the example ends in a comment that says
 //!   just "example" (`// example`, `# example`, `<!-- example -->`);
 //! - a block runs from a comment line "example:begin" to one "example:end".
@@ -17,10 +17,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 
-/// The example's own folders, removed whole.
-pub const EXAMPLE_DIRS: &[&str] = &["uptime", "frontend/src/uptime", "frontend/e2e/uptime"];
+/// The example's own folders (and files), removed whole.
+pub const EXAMPLE_PATHS: &[&str] = &["uptime", "frontend/src/uptime", "frontend/e2e/uptime"];
 
 /// This file: its marks and names are its test data, never its own.
 const THIS_FILE: &str = "xtask/src/make_it_yours.rs";
@@ -43,6 +43,9 @@ pub struct Plan {
     /// The new name, when renaming.
     pub to: Option<Name>,
     pub strip_example: bool,
+    /// Change a checkout with uncommitted changes (they would be mixed with
+    /// the tool's).
+    pub allow_dirty: bool,
     /// Print what would change; write nothing.
     pub dry_run: bool,
 }
@@ -130,7 +133,11 @@ pub struct Options {
     /// The checkout to change [default: this one].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Print what would change and change nothing.
+    /// Change it even with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print what each file would become (its changed lines) and change
+    /// nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -150,6 +157,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         root: options.dir.clone().unwrap_or_else(|| root.to_path_buf()),
         to: options.name.clone(),
         strip_example: options.strip_example,
+        allow_dirty: options.allow_dirty,
         dry_run: options.dry_run,
     };
     let changes = apply(&plan)?;
@@ -173,26 +181,197 @@ pub fn list_example_files(root: &Path, options: &ExampleFiles) -> anyhow::Result
     Ok(())
 }
 
-/// Carries out the plan; what it changed, one line per file.
+/// Carries out the plan; what it changed (or, under `--dry-run`, would
+/// change), a line per file, each changed file's lines under it.
 pub fn apply(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let root = &plan.root;
     ensure!(
-        plan.root.join("Cargo.toml").is_file() && plan.root.join("platform").is_dir(),
+        root.join("Cargo.toml").is_file() && root.join("platform").is_dir(),
         "{} is not a checkout of this template",
-        plan.root.display()
+        root.display()
     );
-    let from = current_name(&plan.root)?;
-    let mut changes = Vec::new();
-    if plan.strip_example {
+    if !plan.allow_dirty {
+        let dirty = uncommitted(root)?;
         ensure!(
-            plan.root.join("uptime").is_dir(),
-            "the example is not there any more: nothing to strip"
+            dirty.is_empty(),
+            "{} has uncommitted changes ({}): commit them first, so the tool's changes stand alone \
+             in `git diff`, or pass --allow-dirty",
+            root.display(),
+            dirty.join(", ")
         );
-        changes.extend(strip_example(plan)?);
     }
+    let from = current_name(root)?;
     if let Some(to) = &plan.to {
-        changes.extend(rename(plan, &from, to)?);
+        ensure!(*to != from, "the project is called {} already", to.kebab);
+    }
+    let mut changes = Vec::new();
+    let strip = plan.strip_example && has_example(root)?;
+    if plan.strip_example && !strip {
+        changes.push("nothing to strip: the example was removed already".to_owned());
+    }
+
+    // Every file's new text, worked out before anything is written.
+    let mut removed = Vec::new();
+    if strip {
+        removed.extend(
+            EXAMPLE_PATHS
+                .iter()
+                .filter(|p| root.join(p).exists())
+                .map(|p| (*p).to_owned()),
+        );
+    }
+    let mut edits = Vec::new();
+    for path in files(root)? {
+        let rel = relative(root, &path);
+        if strip && in_example_dir(&rel) {
+            continue;
+        }
+        let Ok(old) = fs::read_to_string(&path) else {
+            continue; // not text
+        };
+        let kept = if strip {
+            strip_marks(&old)
+        } else {
+            old.clone()
+        };
+        let new = match &plan.to {
+            Some(to) => rename_text(&kept, &from, to),
+            None => kept.clone(),
+        };
+        if new != old {
+            edits.push(Edit {
+                rel,
+                old,
+                kept,
+                new,
+            });
+        }
+    }
+    if strip {
+        removed.extend(stale_query_cache(root, &edits)?);
+    }
+
+    for rel in &removed {
+        changes.push(format!("remove {rel}"));
+    }
+    for edit in &edits {
+        changes.push(format!("change {}", edit.rel));
+        if plan.dry_run {
+            changes.extend(changed_lines(
+                &edit.old,
+                &edit.kept,
+                &edit.new,
+                PREVIEW_LINES,
+            ));
+        }
+    }
+    changes.push("then format the code (cargo fmt --all)".to_owned());
+    if strip {
+        changes.push(
+            "and drop the example's crate from Cargo.lock (cargo update --workspace)".to_owned(),
+        );
+    }
+    if plan.dry_run {
+        return Ok(changes);
+    }
+
+    for rel in &removed {
+        let path = root.join(rel);
+        if path.is_dir() {
+            fs::remove_dir_all(&path).with_context(|| format!("removing {rel}"))?;
+        } else {
+            fs::remove_file(&path).with_context(|| format!("removing {rel}"))?;
+        }
+    }
+    for edit in &edits {
+        fs::write(root.join(&edit.rel), &edit.new)
+            .with_context(|| format!("writing {}", edit.rel))?;
+    }
+    // Cargo.lock without the example's crate, nothing else re-resolved;
+    // then the code where lines went or names changed length, formatted.
+    let mut finish: Vec<&[&str]> = Vec::new();
+    if strip {
+        finish.push(&["update", "--workspace", "--offline", "--quiet"]);
+    }
+    finish.push(&["fmt", "--all"]);
+    for args in finish {
+        let status = crate::cmd::cargo()
+            .args(args)
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("running cargo {}", args.join(" ")))?;
+        ensure!(status.success(), "cargo {} failed", args.join(" "));
     }
     Ok(changes)
+}
+
+/// One file's change: its text before, without the example's lines, and
+/// after the rename too.
+struct Edit {
+    rel: String,
+    old: String,
+    kept: String,
+    new: String,
+}
+
+/// Changed lines shown per file under `--dry-run`.
+const PREVIEW_LINES: usize = 8;
+
+/// `new` against `old` as `-`/`+` lines, at most `limit` of them. `kept`
+/// is `old` without the example's lines, and `new` is `kept` renamed line
+/// for line (a name holds no line break), so the lines pair up in one pass.
+fn changed_lines(old: &str, kept: &str, new: &str, limit: usize) -> Vec<String> {
+    let mut shown = Vec::new();
+    let mut pairs = kept.lines().zip(new.lines()).peekable();
+    for line in old.lines() {
+        match pairs.peek() {
+            Some((kept, renamed)) if *kept == line => {
+                if renamed != kept {
+                    shown.push(format!("    - {line}"));
+                    shown.push(format!("    + {renamed}"));
+                }
+                pairs.next();
+            }
+            _ => shown.push(format!("    - {line}")),
+        }
+    }
+    let total = shown.len();
+    if total > limit {
+        shown.truncate(limit);
+        shown.push(format!("    … and {} more changed lines", total - limit));
+    }
+    shown
+}
+
+/// What `git status` reports as uncommitted in `root` (nothing when `root`
+/// is not a git checkout: there is nothing to compare with).
+fn uncommitted(root: &Path) -> anyhow::Result<Vec<String>> {
+    let inside = std::process::Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(root)
+        .output();
+    if !inside.is_ok_and(|o| o.status.success()) {
+        return Ok(Vec::new());
+    }
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(root)
+        .output()
+        .context("running git status")?;
+    ensure!(
+        status.status.success(),
+        "git status failed in {}",
+        root.display()
+    );
+    Ok(String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .map(|line| line.get(3..).unwrap_or(line).to_owned())
+        .collect())
+}
+
+/// Whether any of the example is left: its folders, or a mark.
+pub fn has_example(root: &Path) -> anyhow::Result<bool> {
+    Ok(EXAMPLE_PATHS.iter().any(|p| root.join(p).exists()) || !marked_files(root)?.is_empty())
 }
 
 /// Every file below `root` the tool may change.
@@ -245,7 +424,7 @@ pub fn marked_files(root: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 fn in_example_dir(rel: &str) -> bool {
-    EXAMPLE_DIRS
+    EXAMPLE_PATHS
         .iter()
         .any(|dir| rel == *dir || rel.starts_with(&format!("{dir}/")))
 }
@@ -285,78 +464,35 @@ pub fn strip_marks(text: &str) -> String {
     kept.concat()
 }
 
-fn strip_example(plan: &Plan) -> anyhow::Result<Vec<String>> {
-    let root = &plan.root;
-    let mut changes = Vec::new();
-    for dir in EXAMPLE_DIRS {
-        let path = root.join(dir);
-        if path.exists() {
-            changes.push(format!("remove {dir}/"));
-            if !plan.dry_run {
-                fs::remove_dir_all(&path).with_context(|| format!("removing {dir}"))?;
-            }
-        }
-    }
-    for rel in marked_files(root)? {
-        let path = root.join(&rel);
-        let text = fs::read_to_string(&path)?;
-        changes.push(format!("strip the example's lines from {rel}"));
-        if !plan.dry_run {
-            fs::write(&path, strip_marks(&text))?;
-        }
-    }
-    changes.extend(prune_query_cache(plan)?);
-    if !plan.dry_run {
-        // Cargo.lock without the example's crate, nothing else re-resolved;
-        // then the code where lines went, formatted as rustfmt would.
-        for args in [
-            &["update", "--workspace", "--offline", "--quiet"][..],
-            &["fmt", "--all"][..],
-        ] {
-            let status = crate::cmd::cargo()
-                .args(args)
-                .current_dir(root)
-                .status()
-                .with_context(|| format!("running cargo {}", args.join(" ")))?;
-            ensure!(status.success(), "cargo {} failed", args.join(" "));
-        }
-    }
-    changes.push("update Cargo.lock (cargo update --workspace) and cargo fmt".to_owned());
-    Ok(changes)
-}
-
-/// Removes the `.sqlx` entries of queries no remaining source file holds, so
-/// `cargo sqlx prepare --check` passes without a database at hand.
-fn prune_query_cache(plan: &Plan) -> anyhow::Result<Vec<String>> {
-    let cache = plan.root.join(".sqlx");
+/// The `.sqlx` entries of queries no source file holds once the `edits`
+/// are made (the example's folders gone), so `cargo sqlx prepare --check`
+/// passes without a database at hand.
+fn stale_query_cache(root: &Path, edits: &[Edit]) -> anyhow::Result<Vec<String>> {
+    let cache = root.join(".sqlx");
     if !cache.is_dir() {
         return Ok(Vec::new());
     }
     let mut sources = String::new();
-    for path in files(&plan.root)? {
-        let rel = relative(&plan.root, &path);
+    for path in files(root)? {
+        let rel = relative(root, &path);
         if path.extension().is_some_and(|e| e == "rs") && !in_example_dir(&rel) {
-            let text = fs::read_to_string(&path)?;
-            sources.push_str(&if plan.dry_run {
-                strip_marks(&text)
-            } else {
-                text
-            });
+            match edits.iter().find(|edit| edit.rel == rel) {
+                Some(edit) => sources.push_str(&edit.new),
+                None => sources.push_str(&fs::read_to_string(&path)?),
+            }
         }
     }
-    let mut changes = Vec::new();
+    let mut stale = Vec::new();
     for entry in fs::read_dir(&cache)? {
         let path = entry?.path();
         let text = fs::read_to_string(&path)?;
         let query = query_of(&text).with_context(|| format!("{} has no query", path.display()))?;
         if !sources.contains(&query) {
-            changes.push(format!("remove {}", relative(&plan.root, &path)));
-            if !plan.dry_run {
-                fs::remove_file(&path)?;
-            }
+            stale.push(relative(root, &path));
         }
     }
-    Ok(changes)
+    stale.sort();
+    Ok(stale)
 }
 
 /// The `"query"` of a `.sqlx` entry.
@@ -398,26 +534,6 @@ pub fn rename_text(text: &str, from: &Name, to: &Name) -> String {
     out
 }
 
-fn rename(plan: &Plan, from: &Name, to: &Name) -> anyhow::Result<Vec<String>> {
-    if to == from {
-        bail!("the project is called {} already", to.kebab);
-    }
-    let mut changes = Vec::new();
-    for path in files(&plan.root)? {
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue; // not text
-        };
-        let renamed = rename_text(&text, from, to);
-        if renamed != text {
-            changes.push(format!("rename in {}", relative(&plan.root, &path)));
-            if !plan.dry_run {
-                fs::write(&path, renamed)?;
-            }
-        }
-    }
-    Ok(changes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,7 +571,7 @@ mod tests {
         let (from, to) = (name("beacon"), name("acme-status"));
         let cases = [
             ("app = \"beacon-api\"", "app = \"acme-status-api\""),
-            ("acme-beacon-staging", "acme-acme-status-staging"),
+            ("beacon-staging", "acme-status-staging"),
             (
                 "COOKIE = \"beacon_session\"",
                 "COOKIE = \"acme_status_session\"",
@@ -499,6 +615,122 @@ the end
         ] {
             assert_eq!(strip_marks(unmarked), unmarked);
         }
+    }
+
+    /// A checkout of the template's shape, committed: a marked line, an
+    /// example folder, the name in the api's fly.toml.
+    fn fake_checkout(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("make-it-yours-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for (file, text) in [
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"platform\", \"uptime\"] # example\n",
+            ),
+            ("platform/src/lib.rs", "//! The beacon platform.\n"),
+            ("uptime/src/lib.rs", "//! The example.\n"),
+            ("fly/fly.api.toml", "app = \"beacon-api\"\n"),
+        ] {
+            fs::create_dir_all(root.join(file).parent().expect("a folder")).expect("a folder");
+            fs::write(root.join(file), text).expect("written");
+        }
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+                .args(args)
+                .current_dir(&root)
+                .output()
+                .expect("git runs");
+            assert!(status.status.success(), "git {args:?}: {status:?}");
+        };
+        git(&["init", "--quiet"]);
+        git(&["add", "--all"]);
+        git(&["commit", "--quiet", "-m", "template"]);
+        root
+    }
+
+    fn plan(root: &Path, dry_run: bool) -> Plan {
+        Plan {
+            root: root.to_path_buf(),
+            to: Some(name("acme-status")),
+            strip_example: true,
+            allow_dirty: false,
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn a_checkout_with_uncommitted_changes_is_refused_and_left_alone() {
+        let root = fake_checkout("dirty");
+        fs::write(
+            root.join("platform/src/lib.rs"),
+            "//! Mine, not committed.\n",
+        )
+        .expect("written");
+        let error = apply(&plan(&root, false)).expect_err("refused").to_string();
+        assert!(
+            error.contains("uncommitted changes (platform/src/lib.rs)"),
+            "{error}"
+        );
+        assert!(error.contains("--allow-dirty"), "{error}");
+        assert!(root.join("uptime").is_dir(), "nothing was removed");
+        assert_eq!(
+            fs::read_to_string(root.join("fly/fly.api.toml")).expect("read"),
+            "app = \"beacon-api\"\n"
+        );
+        fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
+    fn a_dry_run_shows_each_files_changed_lines_and_writes_nothing() {
+        let root = fake_checkout("dry");
+        let changes = apply(&plan(&root, true)).expect("planned").join("\n");
+        for expected in [
+            "remove uptime",
+            "change Cargo.toml\n    - members = [\"platform\", \"uptime\"] # example",
+            "change fly/fly.api.toml\n    - app = \"beacon-api\"\n    + app = \"acme-status-api\"",
+            "change platform/src/lib.rs\n    - //! The beacon platform.\n    + //! The acme_status platform.",
+        ] {
+            assert!(changes.contains(expected), "{expected:?} in:\n{changes}");
+        }
+        assert!(root.join("uptime").is_dir(), "nothing was removed");
+        assert_eq!(
+            fs::read_to_string(root.join("fly/fly.api.toml")).expect("read"),
+            "app = \"beacon-api\"\n"
+        );
+        fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
+    fn a_stripped_checkout_has_nothing_left_to_strip() {
+        let root = fake_checkout("stripped");
+        assert!(has_example(&root).expect("looked"));
+        fs::remove_dir_all(root.join("uptime")).expect("removed");
+        fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"platform\"]\n",
+        )
+        .expect("written");
+        assert!(!has_example(&root).expect("looked"));
+        let mut plan = plan(&root, true);
+        plan.allow_dirty = true;
+        let changes = apply(&plan).expect("planned");
+        assert_eq!(
+            changes[0], "nothing to strip: the example was removed already",
+            "{changes:?}"
+        );
+        fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
+    fn long_changes_are_cut_short_in_the_preview() {
+        let old = (0..20).map(|i| format!("beacon {i}\n")).collect::<String>();
+        let new = old.replace("beacon", "acme");
+        let shown = changed_lines(&old, &old, &new, 4);
+        assert_eq!(shown.len(), 5, "{shown:?}");
+        assert_eq!(shown[0], "    - beacon 0");
+        assert_eq!(shown[1], "    + acme 0");
+        assert_eq!(shown[4], "    … and 36 more changed lines");
     }
 
     #[test]

@@ -1,32 +1,45 @@
-//! `cargo xtask skeleton-check`: proves `make-it-yours` leaves a working
-//! project. It copies this checkout (its tracked and untracked, not ignored
-//! files, as they are now) to a scratch folder, renames the copy and strips
-//! the example there, then checks the copy as its own CI would: clippy, the
-//! `.sqlx` cache against a database its own `api migrate run` made, every
-//! Rust test (but the end-to-end cleanup test, which this checkout runs),
-//! and the frontend's unit tests and build.
+//! `cargo xtask skeleton-check`: proves `make-it-yours` leaves a project
+//! that passes its own CI. It copies this checkout (its tracked and
+//! untracked, not ignored files, as they are now) to a scratch folder and
+//! commits it there, as a fresh clone is; renames the copy and strips the
+//! example with make-it-yours; checks that neither the old name, a doubled
+//! new one nor the example's words are left; then runs the copy's own
+//! `scripts/test.sh`, every check a user of the copy runs.
 //!
 //! The copy builds into this checkout's `target/` so it reuses every compiled
-//! dependency; only the workspace's own crates compile again.
+//! dependency (only the workspace's own crates compile again), and borrows
+//! its installed tools (`frontend/node_modules`, `.tools`).
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
-    time::Instant,
+    process::Command,
+    time::{Instant, SystemTime},
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 
-use crate::make_it_yours::{self, Name, Plan};
+use crate::{
+    cmd::{self, Runner, command},
+    make_it_yours::{self, Name, Plan},
+    show,
+};
 
 /// The name the copy is given: two words, so both spellings are exercised.
 const NAME: &str = "acme-status";
 
-/// Prove make-it-yours leaves a working project
+/// The example's words, which nothing of the skeleton says once it is
+/// stripped (`check` and `light` are too common to look for).
+const EXAMPLE_WORDS: &[&str] = &["uptime", "monitor"];
+
+/// What the copy's checks use that this checkout installed already.
+const BORROWED: &[&str] = &["frontend/node_modules", ".tools"];
+
+/// Prove make-it-yours leaves a project that passes its own CI
 ///
-/// Copies this checkout, renames the copy and strips the example there, then
-/// runs the copy's clippy, .sqlx check, Rust tests and frontend tests and
-/// build.
+/// Copies this checkout, commits the copy as a clone is, renames it and
+/// strips the example there with make-it-yours, then runs the copy's own
+/// scripts/test.sh. In a checkout whose example is gone already, there is
+/// nothing to check.
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// Leave the copy in place afterwards, to look at.
@@ -38,132 +51,102 @@ pub struct Options {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    if !make_it_yours::has_example(root)? {
+        println!("nothing to check: the example was stripped from this checkout already");
+        return Ok(());
+    }
     let started = Instant::now();
     let scratch = std::env::temp_dir().join(format!("skeleton-check-{}", std::process::id()));
-    let target = crate::cmd::target_dir(root);
-    let database = format!(
-        "postgres://postgres@127.0.0.1:5432/acme_status_skeleton_{}",
-        std::process::id()
-    );
+    let target = cmd::target_dir(root);
     let runner = Runner {
         dry_run: options.dry_run,
     };
+    let name = Name::parse(NAME)?;
+    // The copy's own check database (its scripts' `postgres://…/<name>`),
+    // new for every run: one left by an earlier copy may hold migrations
+    // this one no longer has.
+    let drop_database = || {
+        runner.run(command("sqlx", ["database", "drop", "-y", "-f"]).env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{}", name.snake),
+        ))
+    };
 
-    progress("copy this checkout", &scratch);
+    show::step(&format!(
+        "Copy this checkout as a clone ({})",
+        scratch.display()
+    ));
     if !options.dry_run {
         copy_checkout(root, &scratch)?;
     }
+    let git = |args: &[&str]| {
+        let mut git = command(
+            "git",
+            [
+                "-c",
+                "user.name=Skeleton Check",
+                "-c",
+                "user.email=skeleton-check@localhost",
+            ],
+        );
+        git.args(args).current_dir(&scratch);
+        git
+    };
     let result = (|| -> anyhow::Result<()> {
-        progress("make it yours, the example stripped", &scratch);
+        runner.run(&mut git(&["init", "--quiet"]))?;
+        runner.run(&mut git(&["add", "--all"]))?;
+        runner.run(&mut git(&[
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            "A clone of this checkout",
+        ]))?;
+
+        show::step(&format!("make-it-yours --name {NAME} --strip-example"));
         let plan = Plan {
             root: scratch.clone(),
-            to: Some(Name::parse(NAME)?),
+            to: Some(name.clone()),
             strip_example: true,
+            allow_dirty: false,
             dry_run: options.dry_run,
         };
+        for change in make_it_yours::apply(&plan)? {
+            println!("{change}");
+        }
         if !options.dry_run {
-            make_it_yours::apply(&plan)?;
-            let left = leftovers(&scratch)?;
+            let from = make_it_yours::current_name(root)?;
+            let doubled = format!("{}-{}", NAME.split('-').next().unwrap_or(NAME), NAME);
+            let mut left = Vec::new();
+            for word in [from.snake.as_str(), &doubled]
+                .into_iter()
+                .chain(EXAMPLE_WORDS.iter().copied())
+            {
+                for file in files_saying(&scratch, word)? {
+                    left.push(format!("{file} says {word:?}"));
+                }
+            }
             ensure!(
                 left.is_empty(),
-                "the old name is still in: {}",
-                left.join(", ")
+                "the stripped, renamed copy still has:\n  {}",
+                left.join("\n  ")
             );
+            for borrowed in BORROWED {
+                if root.join(borrowed).exists() {
+                    std::os::unix::fs::symlink(root.join(borrowed), scratch.join(borrowed))
+                        .with_context(|| format!("linking {borrowed}"))?;
+                }
+            }
         }
-
-        let in_copy = |mut command: Command, args: &[&str]| {
-            command
-                .args(args)
+        drop_database()?;
+        show::step("The copy's own checks: scripts/test.sh");
+        let checked = runner.run(
+            cmd::without_package_variables(&mut command("bash", ["scripts/test.sh"]))
                 .current_dir(&scratch)
-                .env("CARGO_TARGET_DIR", &target)
-                .env("SQLX_OFFLINE", "true");
-            command
-        };
-        runner.run(
-            "clippy",
-            in_copy(
-                crate::cmd::cargo(),
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-            ),
-        )?;
-        runner.run(
-            "a database for the .sqlx check",
-            with_db(
-                in_copy(Command::new("sqlx"), &["database", "create"]),
-                &database,
-            ),
-        )?;
-        let checked = (|| {
-            runner.run(
-                "its own migrations (api migrate run)",
-                with_db(
-                    in_copy(
-                        crate::cmd::cargo(),
-                        &["run", "--quiet", "--package", "api", "--", "migrate", "run"],
-                    ),
-                    &database,
-                ),
-            )?;
-            let mut prepare = in_copy(crate::cmd::cargo(), &crate::cmd::SQLX_PREPARE_CHECK);
-            prepare.env_remove("SQLX_OFFLINE");
-            runner.run("the .sqlx cache", with_db(prepare, &database))
-        })();
-        runner.run(
-            "drop that database",
-            with_db(
-                in_copy(Command::new("sqlx"), &["database", "drop", "-y", "-f"]),
-                &database,
-            ),
-        )?;
-        checked?;
-        // Every test but xtask's cleanup test, which runs a whole end-to-end
-        // stack: cargo xtask test runs that harness in this checkout, whose
-        // xtask/src/e2e.rs the copy shares unchanged, and here it would first
-        // rebuild the stack the .sqlx check just invalidated (about a minute).
-        runner.run(
-            "the Rust tests",
-            in_copy(
-                crate::cmd::cargo(),
-                &[
-                    "nextest",
-                    "run",
-                    "--workspace",
-                    "--no-fail-fast",
-                    "-E",
-                    "not (package(xtask) & binary(=cleanup))",
-                ],
-            ),
-        )?;
-
-        let modules = root.join("frontend/node_modules");
-        if !options.dry_run {
-            ensure!(
-                modules.is_dir(),
-                "{} is missing: run npm ci in frontend first",
-                modules.display()
-            );
-            std::os::unix::fs::symlink(&modules, scratch.join("frontend/node_modules"))
-                .context("linking the frontend's node_modules")?;
-        }
-        runner.run(
-            "the frontend's unit tests",
-            in_copy(Command::new("npm"), &["--prefix", "frontend", "test"]),
-        )?;
-        runner.run(
-            "the frontend's build",
-            in_copy(
-                Command::new("npm"),
-                &["--prefix", "frontend", "run", "build"],
-            ),
-        )?;
-        Ok(())
+                .env("CARGO_TARGET_DIR", &target),
+        );
+        drop_database()?;
+        checked.context("the copy's scripts/test.sh failed")
     })();
 
     if !options.dry_run {
@@ -179,7 +162,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         println!("dry run: nothing was checked");
     } else {
         println!(
-            "skeleton check passed in {}s: renamed to {NAME}, example stripped, built and tested",
+            "skeleton check passed in {}s: renamed to {NAME}, the example stripped, its own scripts/test.sh green",
             started.elapsed().as_secs()
         );
     }
@@ -232,46 +215,6 @@ fn is_build_of(dir: &str, package: &str) -> bool {
         .is_some_and(|hash| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-fn progress(step: &str, path: &Path) {
-    println!("==> {step} ({})", path.display());
-}
-
-fn with_db(mut command: Command, url: &str) -> Command {
-    command.env("DATABASE_URL", url);
-    command
-}
-
-struct Runner {
-    dry_run: bool,
-}
-
-impl Runner {
-    /// Runs `command` with its output passing through, or only shows it.
-    fn run(&self, step: &str, mut command: Command) -> anyhow::Result<()> {
-        let shown = format!(
-            "{} {}",
-            command.get_program().to_string_lossy(),
-            command
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        println!("==> {step}: {shown}");
-        if self.dry_run {
-            return Ok(());
-        }
-        let status = command
-            .stdin(Stdio::null())
-            .status()
-            .with_context(|| format!("running {shown}"))?;
-        if !status.success() {
-            bail!("{step} failed ({status}): {shown}");
-        }
-        Ok(())
-    }
-}
-
 /// Copies what git sees of `root` (tracked, and untracked but not ignored,
 /// as they are in the working tree) into `to`.
 fn copy_checkout(root: &Path, to: &Path) -> anyhow::Result<()> {
@@ -299,24 +242,41 @@ fn copy_checkout(root: &Path, to: &Path) -> anyhow::Result<()> {
         }
         std::fs::copy(&source, &destination)
             .with_context(|| format!("copying {}", relative.display()))?;
+        // As a clone's: files newer than the borrowed node_modules would
+        // make the copy's scripts reinstall them, into this checkout's.
+        let modified = source
+            .metadata()?
+            .modified()
+            .unwrap_or_else(|_| SystemTime::now());
+        std::fs::File::options()
+            .write(true)
+            .open(&destination)?
+            .set_modified(modified)
+            .with_context(|| format!("dating {}", relative.display()))?;
     }
     Ok(())
 }
 
-/// Files of the copy that still say "beacon" (make-it-yours' own source,
-/// whose test data it is, excepted).
-fn leftovers(root: &Path) -> anyhow::Result<Vec<String>> {
+/// Files of the copy that say `word`, in any case (make-it-yours' own
+/// source, whose test data they are, excepted).
+fn files_saying(root: &Path, word: &str) -> anyhow::Result<Vec<String>> {
     let output = Command::new("grep")
         .args([
             "-rli",
-            "beacon",
-            "--exclude-dir=target",
+            "--exclude-dir=.git",
             "--exclude-dir=node_modules",
+            "--exclude-dir=.tools",
+            word,
             ".",
         ])
         .current_dir(root)
         .output()
         .context("running grep")?;
+    ensure!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "grep failed in {}",
+        root.display()
+    );
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| l.trim_start_matches("./").to_owned())

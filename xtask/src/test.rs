@@ -24,8 +24,8 @@ const CHECK_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/beacon";
 /// database, clippy, cargo deny, the frontend's tests and size budget, the
 /// browser end to end (cargo xtask e2e), Fly's private network (cargo xtask
 /// fly-net), the compose stack (cargo xtask compose-smoke), the benchmark
-/// harness in smoke mode, the Rust tests, and the skeleton check (cargo
-/// xtask skeleton-check). Set TEST_LOG=1 to see the application's logs.
+/// harness in smoke mode, the Rust tests, and, while the example is in, the
+/// skeleton check (cargo xtask skeleton-check). Set TEST_LOG=1 to see the application's logs.
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// Skip formatting, the linters, clippy and cargo deny.
@@ -48,7 +48,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         dry_run: options.dry_run,
     };
     processes::adopt_orphans()?;
-    for step in steps(options)? {
+    for step in steps(root, options)? {
         show::step(step.title);
         let step_started = Instant::now();
         let mut outcome = Ok(());
@@ -85,7 +85,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
+fn steps(root: &Path, options: &Options) -> anyhow::Result<Vec<Step>> {
     let xtask = |args: &[&str]| -> anyhow::Result<Command> {
         let mut command = Command::new(std::env::current_exe().context("this program's path")?);
         command.args(args);
@@ -195,9 +195,12 @@ fn steps(options: &Options) -> anyhow::Result<Vec<Step>> {
             cargo(&["test", "--workspace", "--no-fail-fast"])
         }],
     });
-    steps.push(Step {
-        title: "Make it yours: a renamed copy without the example builds and passes its tests",
-        commands: vec![xtask(&["skeleton-check"])?],
-    });
+    // Once the example is stripped, there is nothing left to strip.
+    if crate::make_it_yours::has_example(root)? {
+        steps.push(Step {
+            title: "Make it yours: a renamed copy without the example passes its own scripts/test.sh",
+            commands: vec![xtask(&["skeleton-check"])?],
+        });
+    }
     Ok(steps)
 }

@@ -477,7 +477,8 @@ ensure_secrets() {
             value="$(random_secret)"
             lines+=("JWT_SECRET=$value")
             ;;
-        *) die "no way to set secret $name" ;;
+        # One of the project's own (an API key): only its owner has the value.
+        *) die "$app needs the secret $name, which only you can provide: printf '$name=%s\\n' VALUE | $FLY secrets import --app $app; then run this again" ;;
         esac
     done
     ((${#lines[@]} > 0)) || return 0

@@ -62,7 +62,7 @@ test('hashed assets are immutable, index.html is never cached, unknown paths get
   const missing = await fetch(`${WEB}/assets/missing-0000.js`);
   assert.doesNotMatch(missing.headers.get('cache-control') ?? '', /immutable/, 'a 404 is not cached for a year');
   await missing.arrayBuffer();
-  const route = await fetch(`${WEB}/monitors/some-id`);
+  const route = await fetch(`${WEB}/some/deep/link`);
   assert.equal(await route.text(), html);
 });
 

@@ -36,7 +36,7 @@ function harness(session: boolean | null = true) {
   const timers: { fn: () => void; ms: number }[] = [];
   const onUnauthorized = vi.fn();
   const connection = connectLive({
-    eventTypes: ['snapshot', 'check', 'monitor_deleted'],
+    eventTypes: ['snapshot', 'item_changed', 'item_removed'],
     onEvent: (e) => events.push(e),
     onState: (s) => states.push(s),
     onUnauthorized,
@@ -69,13 +69,13 @@ describe('connectLive', () => {
   it('hands on parsed events of the types asked for and skips malformed ones', () => {
     const t = harness();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    expect([...t.sources[0]!.listeners.keys()]).toEqual(['snapshot', 'check', 'monitor_deleted', 'session_ended']);
-    t.sources[0]!.emit('snapshot', '{"monitors":[]}');
-    t.sources[0]!.emit('monitor_deleted', '{"monitor_id":"m1"}');
-    t.sources[0]!.emit('check', '{not json');
+    expect([...t.sources[0]!.listeners.keys()]).toEqual(['snapshot', 'item_changed', 'item_removed', 'session_ended']);
+    t.sources[0]!.emit('snapshot', '{"items":[]}');
+    t.sources[0]!.emit('item_removed', '{"id":"i1"}');
+    t.sources[0]!.emit('item_changed', '{not json');
     expect(t.events).toEqual([
-      { type: 'snapshot', data: { monitors: [] } },
-      { type: 'monitor_deleted', data: { monitor_id: 'm1' } },
+      { type: 'snapshot', data: { items: [] } },
+      { type: 'item_removed', data: { id: 'i1' } },
     ]);
     expect(warn).toHaveBeenCalledOnce();
     warn.mockRestore();

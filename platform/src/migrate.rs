@@ -152,6 +152,8 @@ pub async fn connect_within(url: &Secret, wait: Duration) -> anyhow::Result<PgCo
     loop {
         match connect(url).await {
             Ok(conn) => return Ok(conn),
+            // Postgres answered: waiting will not create the database.
+            Err(e) if is_missing_database(&e) => return Err(e),
             Err(e) if tokio::time::Instant::now() + Duration::from_secs(1) <= deadline => {
                 eprintln!("waiting for Postgres: {e:#}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -166,13 +168,42 @@ pub async fn connect(url: &Secret) -> anyhow::Result<PgConnection> {
         .expose()
         .parse()
         .context("the database URL is not a valid Postgres URL")?;
-    tokio::time::timeout(
+    let connected = tokio::time::timeout(
         Duration::from_secs(30),
         PgConnection::connect_with(&options),
     )
     .await
-    .context("timed out connecting to Postgres")?
-    .context("cannot connect to Postgres")
+    .context("timed out connecting to Postgres")?;
+    match connected {
+        Err(e) if database_code(&e).as_deref() == Some(MISSING_DATABASE) => {
+            let name = options.get_database().unwrap_or("postgres");
+            Err(anyhow::Error::new(e).context(format!(
+                "the database `{name}` does not exist on {}:{}: create it first \
+                 (`sqlx database create` with the same DATABASE_URL, or `createdb {name}`; \
+                 scripts/dev.sh creates the local one)",
+                options.get_host(),
+                options.get_port()
+            )))
+        }
+        other => other.context("cannot connect to Postgres"),
+    }
+}
+
+/// Postgres' SQLSTATE for "database does not exist" (invalid_catalog_name).
+const MISSING_DATABASE: &str = "3D000";
+
+fn database_code(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|code| code.into_owned())
+}
+
+fn is_missing_database(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(|e| database_code(e).as_deref() == Some(MISSING_DATABASE))
 }
 
 pub async fn status(

@@ -87,7 +87,7 @@ pub fn describe_error(error: &reqwest::Error) -> String {
 
 /// Where a rule comes from: every block of IANA's special-purpose address
 /// registries (IPv4 and IPv6), refused whether or not the registry marks it
-/// globally reachable (nobody monitors an AS112 server or a TURN anycast
+/// globally reachable (nobody needs to reach an AS112 server or a TURN anycast
 /// address), plus multicast and, for IPv6, everything outside global unicast
 /// `2000::/3`: that covers `::/8` (IPv4-compatible `::a.b.c.d`, IPv4-mapped
 /// and IPv4-translated addresses), NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`,

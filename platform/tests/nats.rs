@@ -80,7 +80,7 @@ fn nats_refuses_strangers_and_holds_each_service_to_its_subjects() {
             );
         }
 
-        // The api reads every user's events, publishes them (monitor
+        // The api reads every user's events, publishes them (an area's
         // changes) and wakes the workers.
         let answers = session(
             &node,

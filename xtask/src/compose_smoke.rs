@@ -3,9 +3,7 @@
 //! of its own, and drives it through the web port only, as a user would:
 //! the journey every deployment harness takes ([`crate::journey`]: the
 //! skeleton's contract through nginx, api, Postgres, Redis, worker, NATS and
-//! SSE, then each area's scenario, the example's being a monitor of a
-//! target inside the compose network, refused by the production outbound
-//! guard).
+//! SSE, then each area's own scenario).
 //!
 //! Where no engine runs, or the engine cannot fetch the base images, there
 //! is nothing here to prove and it says so and passes: the CI workflow,
@@ -62,12 +60,11 @@ const INSIDE: &str = "http://web:8080/health";
 ///      written)
 ///   2. starts docker/docker-compose.yml under a project name of its own, with
 ///      a random JWT_SECRET and the web port on a free local port
-///   3. through the web port only: /api/ready and /health answer 200; signs
-///      up, logs in, opens /api/events, adds a monitor pointed at a target
-///      inside the compose network (http://web:8080/health), and waits for
-///      its first check to arrive on the stream, refused by the production
-///      outbound guard: that refusal, recorded and streamed, proves the whole
-///      path (nginx, api, Postgres, Redis, worker, NATS, SSE)
+///   3. through the web port only, the journey (xtask/src/journey.rs):
+///      /api/ready and /health answer 200; signs up, logs in, opens
+///      /api/events, sees the welcome job's event arrive on it (nginx, api,
+///      Postgres, Redis, worker, NATS, SSE) and logging out everywhere end
+///      the stream; then each area's own scenario
 ///   4. `compose down`, which must finish within the services' grace periods
 ///
 /// Everything it started is removed on exit (`compose down --volumes`), also

@@ -40,8 +40,8 @@ const STACK: [&str; 4] = ["nats", "api", "worker", "web"];
 /// create the database `beacon` (when DATABASE_URL is the default) and
 /// migrate it; start a NATS of its own from docker/nats/nats.conf (the api
 /// and the worker sign in as their own users, limited to their subjects,
-/// as in production), the api, the worker (which may check private
-/// addresses locally, so a monitor can watch localhost) and nginx on
+/// as in production), the api, the worker (which may reach private
+/// addresses locally, so outbound requests can target localhost) and nginx on
 /// WEB_PORT, each waited for until it answers. Logs go to .artifacts/dev/.
 /// Then it waits: Ctrl-C stops everything gracefully. Every other variable
 /// of the README's configuration table reaches the api and the worker as is.
@@ -117,7 +117,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             .env("METRICS_PORT", options.metrics_port.to_string())
             .env("WORKER_PORT", options.worker_port.to_string())
             .env("DATABASE_URL", &options.database_url)
-            // Development only: lets local monitors watch localhost.
+            // Development only: lets outbound requests reach localhost.
             .env(
                 "ALLOW_PRIVATE_TARGETS",
                 std::env::var("ALLOW_PRIVATE_TARGETS").unwrap_or_else(|_| "true".into()),

@@ -1,8 +1,9 @@
 //! `cargo xtask e2e`: the built dashboard behind nginx (the config template
 //! Fly runs), two api processes (two "machines"), a worker, and Debian's
 //! Chromium driving the dashboard through `frontend/e2e/` with Node's test
-//! runner: signing up, adding a monitor and watching it turn green and red
-//! live in two tabs, one on each api.
+//! runner: the skeleton's pages (signing up, the live account page, signing
+//! out in one tab ending the other's session, each tab on its own api) and
+//! each area's own browser tests.
 //!
 //! It ends by looking for what it started: an nginx, api or worker of this
 //! run still running after the run, passed or failed, fails it.

@@ -9,7 +9,8 @@
 //! anyone who removes it by hand:
 //! - whole folders: [`EXAMPLE_PATHS`];
 //! - a line that exists only for the example ends in a comment that says
-//!   just "example" (`// example`, `# example`, `<!-- example -->`);
+//!   just "example" (`// example`, `# example`, `<!-- example -->`), or is
+//!   that comment alone;
 //! - a block runs from a comment line "example:begin" to one "example:end".
 
 use std::{
@@ -456,6 +457,7 @@ pub fn strip_marks(text: &str) -> String {
         let bare = line.trim_end();
         let marked = bare.ends_with(" // example")
             || bare.ends_with(" # example")
+            || bare.ends_with(" <!-- example -->")
             || is_comment(line, "example");
         if !in_block && !marked {
             kept.push(line);
@@ -597,6 +599,7 @@ mod tests {
 keep
 host.register(uptime.checks()?); // example
 uptime = { path = \"uptime\" } # example
+| `uptime/` | the example | <!-- example -->
 <!-- example -->
 keep too
 <!-- example:begin -->

@@ -242,6 +242,31 @@ fn an_unreachable_database_is_waited_for_then_a_clear_error() {
     assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
 }
 
+#[test]
+fn a_database_that_does_not_exist_is_named_at_once_with_how_to_create_it() {
+    let name = format!("beacon_missing_{}", std::process::id());
+    let output = Command::new(env!("CARGO_BIN_EXE_api"))
+        .args(["migrate", "run"])
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        )
+        .env("MIGRATE_CONNECT_WAIT_SECS", "30")
+        .output()
+        .expect("run the api binary");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("waiting for Postgres"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the database `{name}` does not exist on 127.0.0.1:5432"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sqlx database create"), "{stderr}");
+}
+
 #[tokio::test]
 async fn migrate_waits_for_a_postgres_that_comes_up_late() {
     // A Postgres that answers only after a second: what `docker compose up`

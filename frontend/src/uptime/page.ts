@@ -1,6 +1,7 @@
 // The example's signed-in page: the dashboard, wired to the API and the live
 // stream. main.ts shows it in place of the skeleton's account page.
 
+import './uptime.css';
 import { ApiError } from '../api';
 import { connectLive } from '../live';
 import type { Session, SignedInPage } from '../views/page';

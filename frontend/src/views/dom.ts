@@ -1,5 +1,5 @@
 // A tiny element builder. Text always goes in through textContent, never
-// innerHTML, so a monitor named `<img onerror=…>` stays a name; and the
+// innerHTML, so a name such as `<img onerror=…>` stays a name; and the
 // strict CSP forbids inline styles in markup anyway.
 
 type Child = Node | string | null | undefined | false;

@@ -205,6 +205,13 @@ impl Settings {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    // Its load is the example's (its monitors, checks and worker), which a
+    // stripped checkout no longer builds: say so, before building anything.
+    anyhow::ensure!(
+        crate::make_it_yours::has_example(root)?,
+        "cargo xtask bench measures the example product (GET /api/monitors, check now -> SSE, \
+         the worker's checks), which was stripped from this checkout; nothing was run"
+    );
     let started = Instant::now();
     let settings = Settings::new(options)?;
     let runner = Runner {

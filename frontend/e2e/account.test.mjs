@@ -26,7 +26,7 @@ test('a new account is signed in, and "Log out" returns to the log-in form', asy
 
   const email = await signUp(page);
   await page.getByText(email).first().waitFor({ timeout: 10_000 });
-  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
   const logInForm = page.getByRole('heading', { name: 'Log in to Beacon' });
   await logInForm.waitFor({ timeout: 10_000 });
 

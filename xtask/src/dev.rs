@@ -324,14 +324,14 @@ fn print_endpoints(options: &Options, dir: &Path) {
          ready     http://localhost:{api}/api/ready\n  \
          OpenAPI   http://localhost:{api}/api/openapi.json\n  \
          metrics   http://localhost:{metrics}/metrics (api), http://localhost:{worker}/metrics (worker)\n  \
-         NATS      nats://127.0.0.1:{nats} (users api-1 and worker-1), monitoring http://localhost:{monitor}\n  \
+         NATS      nats://127.0.0.1:{nats} (users api-1 and worker-1), monitoring http://localhost:{monitoring}\n  \
          logs      {api_log}, {worker_log}, {nats_log}, {nginx_logs}/",
         web = options.web_port,
         api = options.port,
         metrics = options.metrics_port,
         worker = options.worker_port,
         nats = options.nats_port,
-        monitor = u32::from(options.nats_port) + 4000,
+        monitoring = u32::from(options.nats_port) + 4000,
         api_log = log("api"),
         worker_log = log("worker"),
         nats_log = log("nats"),

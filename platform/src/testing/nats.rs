@@ -129,7 +129,7 @@ impl NatsCluster {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         for &index in &live {
             loop {
-                let routes = monitor(&self.nodes[index], "routez")
+                let routes = monitoring(&self.nodes[index], "routez")
                     .await
                     .and_then(|routez| routez["num_routes"].as_u64());
                 if routes.is_some_and(|routes| routes as usize >= expected) {
@@ -191,7 +191,7 @@ impl NatsCluster {
             if node.child.is_none() {
                 continue;
             }
-            let Some(connz) = monitor(node, "connz?auth=true").await else {
+            let Some(connz) = monitoring(node, "connz?auth=true").await else {
                 continue;
             };
             let connections = connz["connections"].as_array().cloned().unwrap_or_default();
@@ -247,7 +247,7 @@ fn nats_dir() -> PathBuf {
 }
 
 /// One of a node's monitoring endpoints, as JSON.
-async fn monitor(node: &Node, path: &str) -> Option<Value> {
+async fn monitoring(node: &Node, path: &str) -> Option<Value> {
     let url = format!("http://127.0.0.1:{}/{path}", node.monitor_port);
     reqwest::get(url).await.ok()?.json().await.ok()
 }

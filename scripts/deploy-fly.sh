@@ -64,26 +64,33 @@ deploys from the repository root, the Docker build context of every image.
 EOF
 }
 
-# Every app in deploy order, where the others reach it (with "<prefix>" in
-# it) and the secrets this script sets on it, from fly/apps: the data the
+# Every app in deploy order and where the others reach it (with "<prefix>"
+# in it), from fly/apps; the secrets each gets and who makes them (generated
+# here, attached by flyctl, or yours), from fly/secrets: the data the
 # deployment tests and `cargo xtask fly-net` read too (xtask/src/fly_apps.rs,
 # which also rejects a malformed line). "-" there is empty here.
 ALL_APPS=()
-declare -A APP_ADDRESS=() APP_SECRETS=()
+declare -A APP_ADDRESS=() APP_SECRETS=() SECRET_KIND=()
 read_fly_apps() {
-    local app address secrets
+    local app address name kind apps
     # A last line without its newline still counts.
-    while read -r app address secrets || [[ -n "$app" ]]; do
+    while read -r app address || [[ -n "$app" ]]; do
         [[ -n "$app" && "$app" != '#'* ]] || continue
         [[ "$address" != - ]] || address=""
-        [[ "$secrets" != - ]] || secrets=""
         ALL_APPS+=("$app")
         APP_ADDRESS[$app]=$address
-        APP_SECRETS[$app]=$secrets
+        APP_SECRETS[$app]=""
     done <"$1"
-    readonly ALL_APPS APP_ADDRESS APP_SECRETS
+    while read -r name kind apps || [[ -n "$name" ]]; do
+        [[ -n "$name" && "$name" != '#'* ]] || continue
+        SECRET_KIND[$name]=$kind
+        for app in $apps; do
+            APP_SECRETS[$app]+="${APP_SECRETS[$app]:+ }$name"
+        done
+    done <"$2"
+    readonly ALL_APPS APP_ADDRESS APP_SECRETS SECRET_KIND
 }
-read_fly_apps "$(dirname "$0")/../fly/apps"
+read_fly_apps "$(dirname "$0")/../fly/apps" "$(dirname "$0")/../fly/secrets"
 
 # Whether the first argument is one of the others.
 is_one_of() {
@@ -444,7 +451,18 @@ ensure_secrets() {
         log "$app has its secrets"
         return 0
     fi
+    # Yours first: nothing is made for an app that cannot start anyway.
     for name in "${missing[@]}"; do
+        [[ "${SECRET_KIND[$name]}" == yours ]] || continue
+        local how="printf '$name=%s\\n' VALUE | $FLY secrets import --stage --app $app"
+        if is_dry_run; then
+            log "$app lacks $name, which only you have (fly/secrets): a real run stops here until you set it: $how"
+        else
+            die "$app needs the secret $name, which only you have (fly/secrets): $how; then run this again"
+        fi
+    done
+    for name in "${missing[@]}"; do
+        [[ "${SECRET_KIND[$name]}" != yours ]] || continue
         case "$name" in
         DATABASE_URL)
             # Sets DATABASE_URL (the PgBouncer URL) on the app itself; flyctl
@@ -477,8 +495,7 @@ ensure_secrets() {
             value="$(random_secret)"
             lines+=("JWT_SECRET=$value")
             ;;
-        # One of the project's own (an API key): only its owner has the value.
-        *) die "$app needs the secret $name, which only you can provide: printf '$name=%s\\n' VALUE | $FLY secrets import --app $app; then run this again" ;;
+        *) die "fly/secrets says this script makes $name ($app), but it has no way to: teach ensure_secrets, or make it 'yours'" ;;
         esac
     done
     ((${#lines[@]} > 0)) || return 0

@@ -73,6 +73,9 @@ struct FlyOrg {
     bin: PathBuf,
     state: PathBuf,
     log: PathBuf,
+    /// The checkout the deploy script runs from: this one, or a copy of its
+    /// scripts and fly files with a change.
+    checkout: PathBuf,
 }
 
 /// One run of the deploy script.
@@ -102,6 +105,7 @@ impl FlyOrg {
             bin: dir.join("bin"),
             state: dir.join("state"),
             log: dir.join("calls"),
+            checkout: repo_root(),
             dir,
         };
         fs::create_dir_all(&org.bin).expect("create bin/");
@@ -110,6 +114,32 @@ impl FlyOrg {
         write_executable(&org.bin.join("curl"), FAKE_CURL);
         org.clear_calls();
         org
+    }
+
+    /// An empty organisation, deployed to from a checkout whose fly/secrets
+    /// has `line` too.
+    fn with_secret(case: &str, line: &str) -> Self {
+        let mut org = Self::new(case);
+        org.checkout = org.dir.join("checkout");
+        for folder in ["scripts", "fly"] {
+            let to = org.checkout.join(folder);
+            fs::create_dir_all(&to).expect("create the copy's folder");
+            for entry in fs::read_dir(repo_root().join(folder)).expect("read the folder") {
+                let path = entry.expect("an entry").path();
+                fs::copy(&path, to.join(path.file_name().expect("a name"))).expect("copy a file");
+            }
+        }
+        let secrets = org.checkout.join("fly/secrets");
+        let text = fs::read_to_string(&secrets).expect("read fly/secrets");
+        fs::write(&secrets, format!("{text}{line}\n")).expect("write fly/secrets");
+        org
+    }
+
+    /// A secret set by hand, as `fly secrets import` would.
+    fn set_secret(&self, app: &str, name: &str, value: &str) {
+        let path = self.secret_path(app, name);
+        fs::create_dir_all(path.parent().expect("the app's folder")).expect("create it");
+        fs::write(path, value).expect("set the secret");
     }
 
     /// An organisation where staging was deployed once, its calls forgotten.
@@ -152,7 +182,7 @@ impl FlyOrg {
         let output = File::create(&output_file).expect("create the output file");
         let mut command = Command::new("bash");
         command
-            .arg(repo_root().join("scripts/deploy-fly.sh"))
+            .arg(self.checkout.join("scripts/deploy-fly.sh"))
             .args(args)
             // Whatever the caller's shell has set must not reach the script:
             // its defaults are part of what is tested.
@@ -460,6 +490,43 @@ fn a_first_deploy_creates_everything_in_order_and_a_second_only_deploys() {
         org.secret(&app("nats"), "NATS_API_PASSWORD_1"),
         nats_passwords[0],
         "a NATS password was generated again"
+    );
+}
+
+#[test]
+fn a_secret_of_yours_stops_the_deploy_until_you_set_it() {
+    let org = FlyOrg::with_secret("yours", "STRIPE_KEY yours api");
+    let api = app("api");
+    let run = org.deploy(&STAGING);
+    run.assert_fails(
+        1,
+        &format!(
+            "{api} needs the secret STRIPE_KEY, which only you have (fly/secrets): \
+             printf 'STRIPE_KEY=%s\\n' VALUE | fly secrets import --stage --app {api}; then run this again"
+        ),
+    );
+    let changes = org.changes();
+    assert!(
+        !changes
+            .iter()
+            .any(|c| c.starts_with("deploy ") || c.starts_with("mpg attach")),
+        "nothing deployed and no database attached before it stopped: {changes:?}"
+    );
+
+    org.set_secret(&api, "STRIPE_KEY", "sk_test_0123");
+    org.clear_calls();
+    org.deploy(&STAGING).assert_status(0);
+    assert!(
+        org.changes()
+            .iter()
+            .any(|c| c.starts_with(&format!("deploy --config fly/fly.api.toml --app {api}"))),
+        "then the api deploys: {:?}",
+        org.changes()
+    );
+    assert_eq!(
+        org.secret(&api, "STRIPE_KEY"),
+        "sk_test_0123",
+        "left as you set it"
     );
 }
 

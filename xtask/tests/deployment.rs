@@ -33,7 +33,7 @@ use serde_yaml_ng::Value as Yaml;
 use toml::{Table, Value as Toml};
 use tower::ServiceExt;
 use worker::server::{Worker, WorkerSettings};
-use xtask::fly_apps::{self, FlyApp};
+use xtask::fly_apps::{self, FlyApp, SecretKind};
 
 // --- reading the files ------------------------------------------------------------
 
@@ -153,7 +153,7 @@ fn sample_secret(name: &str) -> String {
         "NATS_URL" => sample_nats_url("api"),
         // What `openssl rand -hex 32` prints, as the deploy script does.
         "JWT_SECRET" => "8c1d0f5e3b7a92c4e6f1d8b3a5c7e9f20d4b6a8c1e3f5a7b9d2c4e6f8a0b1c3d".into(),
-        other => panic!("fly/apps gives an app the secret {other}: give it a sample value here"),
+        other => panic!("fly/secrets gives an app the secret {other}: give it a sample value here"),
     }
 }
 
@@ -172,12 +172,17 @@ fn sample_nats_url(service: &str) -> String {
 /// deploy script sets on it (fly/apps). Nothing else, no development defaults.
 fn fly_machine_env(app: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = fly_env(&fly_toml(app)).into_iter().collect();
-    for name in fly_app(app).secrets {
+    for secret in fly_app(app).secrets {
+        let name = secret.name.clone();
         assert!(
             !env.iter().any(|(k, _)| *k == name),
             "{name} is a secret: it must not be in fly/fly.{app}.toml [env]"
         );
-        let value = sample_secret(&name);
+        let value = match secret.kind {
+            // Only its owner has the real one; the code must start with any.
+            SecretKind::Yours => format!("sample-{}", name.to_lowercase()),
+            _ => sample_secret(&name),
+        };
         env.push((name, value));
     }
     env
@@ -760,6 +765,45 @@ fn nats_is_a_private_cluster_on_the_ports_the_apps_use() {
 
     // The users may use exactly the subjects the services use.
     assert!(conf.contains(&format!("\"{}\"", platform::live::all_users_subject())));
+}
+
+#[test]
+fn every_secret_is_made_documented_and_given_to_compose() {
+    let compose = compose();
+    let read = |file: &str| std::fs::read_to_string(repo_root().join(file)).expect(file);
+    let (runbook, script) = (read("docs/RUNBOOK.md"), read("scripts/deploy-fly.sh"));
+    for app in fly_apps::read(&repo_root()).expect("fly/apps and fly/secrets read") {
+        for secret in &app.secrets {
+            let name = &secret.name;
+            if secret.kind != SecretKind::Yours {
+                assert!(
+                    script.contains(&format!("\n        {name})")),
+                    "fly/secrets says the deploy script makes {name}: its ensure_secrets has no case for it"
+                );
+            }
+            let row = runbook
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("docs/RUNBOOK.md's secrets table has no row for {name}"));
+            let apps = row.split('|').nth(2).unwrap_or_default();
+            assert!(
+                apps.contains(&app.name),
+                "docs/RUNBOOK.md gives {name} to `{apps}`, fly/secrets to {}",
+                app.name
+            );
+            // Compose migrates in a service of its own, with DATABASE_URL:
+            // without a PgBouncer, the direct URL is the same.
+            if name != "MIGRATION_DATABASE_URL" && matches!(app.name.as_str(), "api" | "worker") {
+                assert!(
+                    compose_env(&compose, &app.name)
+                        .iter()
+                        .any(|(k, _)| k == name),
+                    "docker/docker-compose.yml gives the {} no {name}",
+                    app.name
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,15 +1,16 @@
 //! What each process gets on Fly, read from the files that decide it:
 //! `[env]` of `fly/fly.<app>.toml`, the secrets `scripts/deploy-fly.sh`
-//! sets (each app's in `fly/apps`, shaped as the script shapes them), and
+//! sets (each app's in `fly/secrets`, shaped as the script shapes them), and
 //! what Fly itself sets (`FLY_APP_NAME`, `FLY_REGION`, `FLY_MACHINE_ID`).
-//! A secret `fly/apps` adds that this file cannot make fails the run.
+//! A secret of your own (kind `yours`) gets a stand-in value; one the deploy
+//! script makes that this file cannot fails the run.
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, bail};
 
 use crate::{
-    fly_apps::{self, FlyApp},
+    fly_apps::{self, FlyApp, SecretKind},
     nginx,
 };
 
@@ -113,7 +114,8 @@ impl FlyEnv {
     pub fn app_env(&self, app: &'static str) -> anyhow::Result<Vec<(String, String)>> {
         let mut env = self.toml_env(app);
         env.extend(self.fly_vars(app));
-        for name in &fly_apps::find(&self.apps, app)?.secrets {
+        for secret in &fly_apps::find(&self.apps, app)?.secrets {
+            let name = &secret.name;
             let value = match name.as_str() {
                 "DATABASE_URL" => {
                     format!(
@@ -134,9 +136,12 @@ impl FlyEnv {
                     self.nats_passwords[app], self.nats_address
                 ),
                 "JWT_SECRET" => self.jwt_secret.clone(),
+                // Only its owner has the real one; the code must start with any.
+                _ if secret.kind == SecretKind::Yours => format!("fly-net-{}", name.to_lowercase()),
                 other => bail!(
-                    "{} gives {app} the secret {other}: teach xtask/src/fly_net/fly_env.rs to make it",
-                    fly_apps::PATH
+                    "{} gives {app} the secret {other}, made by the deploy script: teach \
+                     xtask/src/fly_net/fly_env.rs to make it as the script does",
+                    fly_apps::SECRETS_PATH
                 ),
             };
             env.push((name.clone(), value));

@@ -48,10 +48,10 @@ use self::{
 /// Removes everything it made, also when a step fails or it is stopped.
 #[derive(Debug, clap::Args)]
 pub struct Options {
-    /// The api binary [default: <target>/debug/api].
+    /// The api binary [default: <target>/debug/api, built first].
     #[arg(long, value_name = "PATH")]
     pub api_bin: Option<PathBuf>,
-    /// The worker binary [default: <target>/debug/worker].
+    /// The worker binary [default: <target>/debug/worker, built first].
     #[arg(long, value_name = "PATH")]
     pub worker_bin: Option<PathBuf>,
     /// Print the steps and run nothing.
@@ -99,6 +99,16 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             println!("would run: {step}");
         }
         return Ok(());
+    }
+    // Run alone, it must not run binaries an older checkout left (in
+    // cargo xtask test, the end-to-end step built them: a no-op here).
+    if options.api_bin.is_none() || options.worker_bin.is_none() {
+        crate::cmd::Runner { dry_run: false }.run(
+            crate::cmd::cargo()
+                .args(["build", "--quiet", "-p", "api", "-p", "worker"])
+                .env("SQLX_OFFLINE", "true")
+                .current_dir(root),
+        )?;
     }
     preflight(&run)?;
     // The processes started here inherit it: how the check for leftovers

@@ -652,6 +652,17 @@ the end
         root
     }
 
+    /// The fake checkout as [`fake_checkout`] made it; then removed.
+    fn assert_untouched_and_remove(root: &Path) {
+        assert!(root.join("uptime").is_dir(), "nothing was removed");
+        assert_eq!(
+            fs::read_to_string(root.join("fly/fly.api.toml")).expect("read"),
+            "app = \"beacon-api\"\n",
+            "nothing was renamed"
+        );
+        fs::remove_dir_all(root).expect("cleaned up");
+    }
+
     fn plan(root: &Path, dry_run: bool) -> Plan {
         Plan {
             root: root.to_path_buf(),
@@ -676,12 +687,7 @@ the end
             "{error}"
         );
         assert!(error.contains("--allow-dirty"), "{error}");
-        assert!(root.join("uptime").is_dir(), "nothing was removed");
-        assert_eq!(
-            fs::read_to_string(root.join("fly/fly.api.toml")).expect("read"),
-            "app = \"beacon-api\"\n"
-        );
-        fs::remove_dir_all(&root).expect("cleaned up");
+        assert_untouched_and_remove(&root);
     }
 
     #[test]
@@ -696,12 +702,7 @@ the end
         ] {
             assert!(changes.contains(expected), "{expected:?} in:\n{changes}");
         }
-        assert!(root.join("uptime").is_dir(), "nothing was removed");
-        assert_eq!(
-            fs::read_to_string(root.join("fly/fly.api.toml")).expect("read"),
-            "app = \"beacon-api\"\n"
-        );
-        fs::remove_dir_all(&root).expect("cleaned up");
+        assert_untouched_and_remove(&root);
     }
 
     #[test]

@@ -65,3 +65,15 @@ fn main() -> ExitCode {
 fn guarded(task: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     xtask::processes::guard_signals().and_then(|()| task())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every task's flags, their names and groups, as clap checks them when
+    /// a task runs: a clash would otherwise show only then, as a panic.
+    #[test]
+    fn every_tasks_arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -21,7 +21,12 @@ use std::{
 use anyhow::{Context, ensure};
 
 /// The example's own folders (and files), removed whole.
-pub const EXAMPLE_PATHS: &[&str] = &["uptime", "frontend/src/uptime", "frontend/e2e/uptime"];
+pub const EXAMPLE_PATHS: &[&str] = &[
+    "uptime",
+    "frontend/src/uptime",
+    "frontend/e2e/uptime",
+    "xtask/src/bench/uptime",
+];
 
 /// This file: its marks and names are its test data, never its own.
 const THIS_FILE: &str = "xtask/src/make_it_yours.rs";

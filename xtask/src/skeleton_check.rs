@@ -29,15 +29,6 @@ const NAME: &str = "acme-status";
 /// common to look for).
 const EXAMPLE_WORDS: &[&str] = &["uptime", "Uptime", "monitor", "monitors", "Monitors"];
 
-/// Files that still name the example in a stripped copy, and why: the
-/// benchmark's load is the example's (in the copy, `cargo xtask bench` says
-/// so and stops), and its history is the example's numbers.
-const EXAMPLE_WORDS_KEPT_IN: &[&str] = &[
-    "xtask/src/bench/",
-    "api/examples/bench_sse_latency.rs",
-    "docs/BENCHMARKS.md",
-];
-
 /// Prove make-it-yours leaves a project that passes its own CI
 ///
 /// Copies this checkout, commits the copy as a clone is, renames it and
@@ -126,11 +117,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                 .into_iter()
                 .chain(EXAMPLE_WORDS.iter().copied())
             {
-                let kept = |file: &String| {
-                    EXAMPLE_WORDS.contains(&word)
-                        && EXAMPLE_WORDS_KEPT_IN.iter().any(|k| file.starts_with(k))
-                };
-                for file in files_saying(&scratch, word)?.iter().filter(|f| !kept(f)) {
+                for file in files_saying(&scratch, word)? {
                     left.push(format!("{file} says {word:?}"));
                 }
             }

@@ -177,12 +177,10 @@ fn steps(root: &Path, options: &Options) -> anyhow::Result<Vec<Step>> {
         title: "Compose: the images and the stack through the web port (skipped where no engine builds)",
         commands: vec![xtask(&["compose-smoke"])?],
     });
-    // example:begin
     steps.push(Step {
         title: "Benchmark harness, smoke mode (numbers meaningless; proves it runs)",
         commands: vec![xtask(&["bench", "--smoke", "--debug"])?],
     });
-    // example:end
     let nextest = cmd::cargo()
         .args(["nextest", "--version"])
         .output()

@@ -14,7 +14,7 @@ use reqwest::blocking::Client;
 use serde_json::json;
 
 use super::{
-    API_MONITORS, Bench, QUEUE_PREFIX,
+    Bench,
     report::{self, LoginBurst, Meta},
 };
 use crate::cmd::command;
@@ -46,7 +46,7 @@ impl Bench {
 
     /// Runs a tool, keeps what it printed in raw/ for a look after the
     /// run, and reads its number from it.
-    fn tool_output<T>(
+    pub(super) fn tool_output<T>(
         &self,
         tool: &mut Command,
         raw: &str,
@@ -60,7 +60,7 @@ impl Bench {
     }
 
     /// Where a tool's output is kept, for a look after the run.
-    fn keep_raw(&self, name: &str, output: &str) -> anyhow::Result<()> {
+    pub(super) fn keep_raw(&self, name: &str, output: &str) -> anyhow::Result<()> {
         let path = self.dir.join("raw").join(name);
         std::fs::write(&path, output).with_context(|| format!("writing {}", path.display()))
     }
@@ -171,8 +171,14 @@ impl Bench {
         self.tool_output(&mut wrk, &format!("{name}.wrk"), report::parse_wrk)
     }
 
-    /// The query of `list_for_user`, sent as the api sends it: prepared.
-    pub(super) fn pgbench(&mut self) -> anyhow::Result<Option<report::Pgbench>> {
+    /// pgbench on `script` (a file in the bench's folder) with `:user_id`
+    /// set, sent as the api sends its queries: prepared.
+    pub(super) fn pgbench(
+        &mut self,
+        raw: &str,
+        script: &str,
+        user_id: &str,
+    ) -> anyhow::Result<Option<report::Pgbench>> {
         let s = &self.settings;
         let mut pgbench = command(&self.tools.pgbench, ["-n", "-M", "prepared"]);
         pgbench
@@ -183,35 +189,27 @@ impl Bench {
                 &s.threads.to_string(),
             ])
             .args(["-T", &s.duration_secs.to_string()])
-            .args(["-D", &format!("user_id={}", self.bench_user_id)])
+            .args(["-D", &format!("user_id={user_id}")])
             .arg("-f")
-            .arg(self.dir.join("list_for_user.sql"))
+            .arg(self.dir.join(script))
             .arg(&self.database_url);
-        self.tool_output(&mut pgbench, "pgbench.out", report::parse_pgbench)
+        self.tool_output(&mut pgbench, &format!("{raw}.out"), report::parse_pgbench)
     }
 
-    pub(super) fn sse(&mut self) -> anyhow::Result<Option<report::Sse>> {
+    /// NATS publish -> the event on the bench user's stream.
+    pub(super) fn live(&mut self) -> anyhow::Result<Option<report::Sse>> {
         let mut sse = Command::new(self.bin.join("examples/bench_sse_latency"));
         sse.args(["--base-url", &self.api_url()])
-            .args(["--monitor-id", &self.sse_monitor_id])
+            .args([
+                "--nats-url",
+                &format!("nats://127.0.0.1:{}", self.ports.nats),
+            ])
+            .args(["--user-id", &self.user_id])
             .args(["--samples", &self.settings.sse_samples.to_string()])
             .env("BENCH_TOKEN", &self.token);
-        self.tool_output(&mut sse, "sse.out", report::parse_sse)
-    }
-
-    pub(super) fn worker_throughput(&mut self) -> anyhow::Result<Option<report::WorkerThroughput>> {
-        let mut enqueue = Command::new(self.bin.join("examples/bench_enqueue"));
-        enqueue
-            .env("DATABASE_URL", &self.database_url)
-            .env(
-                "REDIS_URL",
-                format!("redis://127.0.0.1:{}", self.ports.redis),
-            )
-            .env("NATS_URL", format!("nats://127.0.0.1:{}", self.ports.nats))
-            .env("QUEUE_PREFIX", QUEUE_PREFIX)
-            .args(["--user-id", &self.worker_user_id])
-            .args(["--checks", &self.settings.checks.to_string()]);
-        self.tool_output(&mut enqueue, "worker.out", report::parse_worker_throughput)
+        self.tool_output(&mut sse, "live.out", |out| {
+            report::parse_sse(out, "bench_sse_latency")
+        })
     }
 
     /// Every command the idle worker sent its Redis since CONFIG RESETSTAT,
@@ -359,9 +357,6 @@ impl Bench {
             connections: s.connections,
             duration_secs: s.duration_secs,
             wrk_threads: s.threads,
-            checks: s.checks,
-            worker_monitors: s.worker_monitors,
-            api_monitors: API_MONITORS,
             sse_samples: s.sse_samples,
             startup_runs: s.startup_runs,
             idle_window_min_secs: s.idle_secs,

@@ -7,6 +7,7 @@
 
 mod measure;
 mod report;
+mod uptime; // example
 
 use std::{
     net::TcpStream,
@@ -29,25 +30,21 @@ use crate::{
     show,
 };
 
-/// The monitors of the user whose `GET /api/monitors` is measured (as in
-/// issue 6).
-const API_MONITORS: usize = 20;
+/// The user whose requests and events are measured.
 const BENCH_EMAIL: &str = "bench@example.com";
 const BENCH_PASSWORD: &str = "bench-password-0123456789";
-/// The owner of the worker's monitors, written straight into Postgres.
-const WORKER_EMAIL: &str = "bench-worker@example.com";
 /// The bench's Redis is its own, so one fixed prefix is enough.
 const QUEUE_PREFIX: &str = "beacon:bench";
 const READY_WITHIN: Duration = Duration::from_secs(60);
 const WRK_SCRIPT: &str = include_str!("wrk-report.lua");
-const PGBENCH_SCRIPT: &str = include_str!("list_for_user.sql");
+const ME_QUERY: &str = include_str!("user_by_id.sql");
 
 /// Measure what one small machine carries, beside baselines of the same run
 ///
 /// Runs, on 127.0.0.1 only:
 ///   1. cargo build --release: api, worker and the bench's own examples
 ///      (api/examples/bench_hello.rs, bench_startup.rs, bench_sse_latency.rs,
-///      uptime/examples/bench_enqueue.rs), offline from the .sqlx cache
+///      and the areas'), offline from the .sqlx cache
 ///   2. a fresh database, migrated with `api migrate run`, and a Redis and a
 ///      NATS of the bench's own on free ports, so nothing else on the machine
 ///      shares their queues, subjects or command counters
@@ -58,23 +55,22 @@ const PGBENCH_SCRIPT: &str = include_str!("list_for_user.sql");
 ///      LOG_FORMAT=json, RUST_LOG=info, a random JWT_SECRET, logs in
 ///      .artifacts/bench/): the bare axum baseline, the api, a worker, and a
 ///      second, idle worker on a Redis of its own whose commands are counted
-///      while everything else runs
-///   5. wrk, N connections for SECS each: the baseline, GET /api/health, and
-///      GET /api/monitors with a bearer token for a user with 20 monitors;
-///      then pgbench on the monitors query with the same connections and
-///      duration
-///   6. check now -> SSE `check` event latency, BENCH_SSE_SAMPLES samples in
-///      a row
-///   7. worker throughput: BENCH_CHECKS checks queued at once over
-///      BENCH_WORKER_MONITORS monitors pointed at the baseline server, from
-///      the first enqueue until the last is recorded in Postgres
-///   8. the api's peak RSS (VmHWM) right after BENCH_LOGIN_BURST logins at
-///      once for emails with no account (each an argon2id check); idle and
-///      peak RSS (VmRSS, VmHWM) of the api and the worker; Redis commands per
-///      idle minute of the idle worker; the frontend's JS + CSS gzipped
-///      (gzip -9)
+///      while everything else runs; a user signed up through the api
+///   5. the api's peak RSS (VmHWM) right after BENCH_LOGIN_BURST logins at
+///      once for emails with no account (each an argon2id check)
+///   6. wrk, N connections for SECS each: the baseline, GET /api/health, and
+///      GET /api/auth/me with the user's bearer token (the session check and
+///      one query, what every signed-in request pays); then pgbench on that
+///      query with the same connections and duration
+///   7. NATS publish -> SSE event latency on the user's stream,
+///      BENCH_SSE_SAMPLES samples in a row
+///   8. each area's own measurements (a module of xtask/src/bench/ each:
+///      its load, its queries, its way to the browser, beside baselines)
+///   9. idle and peak RSS (VmRSS, VmHWM) of the api and the worker; Redis
+///      commands per idle minute of the idle worker; the frontend's JS + CSS
+///      gzipped (gzip -9)
 ///
-/// Prints the table with the targets of issue 6 and writes it to
+/// Prints the table with its targets and writes it to
 /// .artifacts/bench/results.md and results.json. Needs wrk, pgbench, psql,
 /// redis-server, redis-cli and nats-server (scripts/test.sh installs them)
 /// and Postgres on 127.0.0.1:5432. Every process it started is stopped and
@@ -83,9 +79,9 @@ const PGBENCH_SCRIPT: &str = include_str!("list_for_user.sql");
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Options {
-    /// Tiny durations and counts (8 connections for 1 s, 50 checks over 10
-    /// monitors, 10 samples, 2 start-ups, a 5 s idle window): proves the
-    /// harness works; the numbers mean nothing.
+    /// Tiny durations and counts (8 connections for 1 s, 10 samples, 2
+    /// start-ups, a 5 s idle window, and the areas' own): proves the harness
+    /// works; the numbers mean nothing.
     #[arg(long)]
     pub smoke: bool,
     /// Build and measure the debug profile instead of release; for --smoke
@@ -102,14 +98,7 @@ pub struct Options {
     /// wrk and pgbench threads [default: 2].
     #[arg(long, value_name = "N", env = "BENCH_THREADS", value_parser = positive())]
     pub threads: Option<u32>,
-    /// Checks for the worker throughput [default: 5000; 50 with --smoke].
-    #[arg(long, value_name = "N", env = "BENCH_CHECKS", value_parser = positive())]
-    pub checks: Option<u32>,
-    /// Monitors the throughput's checks are spread over [default: 100; 10
-    /// with --smoke].
-    #[arg(long, value_name = "N", env = "BENCH_WORKER_MONITORS", value_parser = positive())]
-    pub worker_monitors: Option<u32>,
-    /// Check now -> SSE samples [default: 200; 10 with --smoke].
+    /// Event latency samples [default: 200; 10 with --smoke].
     #[arg(long, value_name = "N", env = "BENCH_SSE_SAMPLES", value_parser = positive())]
     pub samples: Option<u32>,
     /// Start-ups timed [default: 5; 2 with --smoke].
@@ -139,6 +128,10 @@ pub struct Options {
     /// run).
     #[arg(long)]
     pub dry_run: bool,
+    // example:begin
+    #[command(flatten)]
+    pub example: uptime::Load,
+    // example:end
 }
 
 fn positive() -> clap::builder::RangedI64ValueParser<u32> {
@@ -162,13 +155,12 @@ struct Settings {
     connections: u32,
     duration_secs: u32,
     threads: u32,
-    checks: u32,
-    worker_monitors: u32,
     sse_samples: u32,
     startup_runs: u32,
     idle_secs: u32,
     login_burst: u32,
     cpu_quota: Option<f64>,
+    example: uptime::Load, // example
 }
 
 impl Settings {
@@ -185,13 +177,12 @@ impl Settings {
             connections: pick(options.connections, 64, 8),
             duration_secs: pick(options.duration, 10, 1),
             threads: pick(options.threads, 2, 2),
-            checks: pick(options.checks, 5000, 50),
-            worker_monitors: pick(options.worker_monitors, 100, 10),
             sse_samples: pick(options.samples, 200, 10),
             startup_runs: pick(options.startup_runs, 5, 2),
             idle_secs: pick(options.idle_secs, 60, 5),
             login_burst: pick(options.login_burst, 24, 24),
             cpu_quota: options.cpu_quota,
+            example: options.example.clone(), // example
         };
         if settings.connections < settings.threads {
             bail!(
@@ -205,13 +196,6 @@ impl Settings {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
-    // Its load is the example's (its monitors, checks and worker), which a
-    // stripped checkout no longer builds: say so, before building anything.
-    anyhow::ensure!(
-        crate::make_it_yours::has_example(root)?,
-        "cargo xtask bench measures the example product (GET /api/monitors, check now -> SSE, \
-         the worker's checks), which was stripped from this checkout; nothing was run"
-    );
     let started = Instant::now();
     let settings = Settings::new(options)?;
     let runner = Runner {
@@ -231,19 +215,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     if settings.profile == "release" {
         build.arg("--release");
     }
-    build
-        .args([
-            "-p",
-            "api",
-            "-p",
-            "worker",
-            "-p",
-            "uptime",
-            "--bins",
-            "--examples",
-        ])
-        .env("SQLX_OFFLINE", "true")
-        .current_dir(root);
+    build.args(["-p", "api", "-p", "worker", "--bins", "--examples"]);
+    build.args(["-p", "uptime"]); // example
+    build.env("SQLX_OFFLINE", "true").current_dir(root);
     runner.run(&mut build)?;
 
     show::step("A database of its own; a Redis and a NATS of the bench's own");
@@ -261,7 +235,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             }
         }
         std::fs::write(dir.join("wrk-report.lua"), WRK_SCRIPT)?;
-        std::fs::write(dir.join("list_for_user.sql"), PGBENCH_SCRIPT)?;
+        std::fs::write(dir.join("user_by_id.sql"), ME_QUERY)?;
     }
     let database = (!options.dry_run).then(|| block_on(TestDatabase::empty()));
     let database_url = database
@@ -283,9 +257,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         jwt_secret: random_hex(32),
         tools,
         token: String::from("<token>"),
-        sse_monitor_id: String::from("<monitor id>"),
-        bench_user_id: String::from("<user id>"),
-        worker_user_id: String::from("<user id>"),
+        user_id: String::from("<user id>"),
+        areas: Vec::new(),
         failed: Vec::new(),
     };
     let results = bench.measure_everything(&mut cgroups)?;
@@ -447,11 +420,11 @@ struct Bench {
     ports: Ports,
     database_url: String,
     jwt_secret: String,
-    /// The bench user's bearer token (a placeholder under --dry-run).
+    /// The bench user's bearer token and id (placeholders under --dry-run).
     token: String,
-    sse_monitor_id: String,
-    bench_user_id: String,
-    worker_user_id: String,
+    user_id: String,
+    /// What the areas measured, each beside the skeleton's numbers.
+    areas: Vec<report::Area>,
     /// The measurements that produced no number.
     failed: Vec<String>,
 }
@@ -465,7 +438,7 @@ impl Bench {
         format!("http://127.0.0.1:{}", self.ports.api)
     }
 
-    /// The baseline server, which the worker's monitors probe too.
+    /// The baseline server, which the worker's outbound requests go to too.
     fn target_url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.ports.hello)
     }
@@ -529,10 +502,7 @@ impl Bench {
             ..Rss::default()
         };
 
-        show::step(&format!(
-            "Seed: a user with {API_MONITORS} monitors through the api; {} monitors for the worker",
-            s.worker_monitors
-        ));
+        show::step("Seed: a user, signed up and given a token through the api");
         self.seed()?;
 
         let login_burst = self.measure(
@@ -545,11 +515,12 @@ impl Bench {
 
         show::step("Start: the worker, and an idle one on a Redis of its own");
         let worker_bin = self.bin.join("worker");
-        // The worker probes the baseline server on 127.0.0.1, which only
-        // ALLOW_PRIVATE_TARGETS=true permits, and the worker refuses that
-        // with APP_ENV=production (platform/src/outbound.rs). APP_ENV
-        // changes nothing else for the worker: it only picks the defaults of
-        // the URLs and of LOG_FORMAT, and all of those are set here.
+        // A job's outbound requests go to the baseline server on 127.0.0.1,
+        // which only ALLOW_PRIVATE_TARGETS=true permits, and the worker
+        // refuses that with APP_ENV=production (platform/src/outbound.rs).
+        // APP_ENV changes nothing else for the worker: it only picks the
+        // defaults of the URLs and of LOG_FORMAT, and all of those are set
+        // here.
         let mut worker = self.production_env(Command::new(&worker_bin));
         worker
             .env("APP_ENV", "development")
@@ -600,31 +571,19 @@ impl Bench {
         let api_health = self.measure("wrk: GET /api/health", |b| {
             b.wrk("api_health", &format!("{}/api/health", b.api_url()), false)
         })?;
-        let api_monitors = self.measure(
-            &format!("wrk: GET /api/monitors, {API_MONITORS} monitors, bearer token"),
-            |b| {
-                b.wrk(
-                    "api_monitors",
-                    &format!("{}/api/monitors", b.api_url()),
-                    true,
-                )
-            },
-        )?;
+        let api_me = self.measure("wrk: GET /api/auth/me, bearer token", |b| {
+            b.wrk("api_me", &format!("{}/api/auth/me", b.api_url()), true)
+        })?;
         let pgbench = self.measure(
-            &format!("pgbench: the monitors query, {connections} connections, {secs}s"),
-            Self::pgbench,
+            &format!("pgbench: the query of /api/auth/me, {connections} connections, {secs}s"),
+            |b| b.pgbench("pgbench-me", "user_by_id.sql", &b.user_id.clone()),
         )?;
-        let sse = self.measure(
-            &format!("Check now -> SSE check event, {} samples", s.sse_samples),
-            Self::sse,
+        let live = self.measure(
+            &format!("NATS publish -> SSE event, {} samples", s.sse_samples),
+            Self::live,
         )?;
-        let worker_throughput = self.measure(
-            &format!(
-                "Worker throughput: {} checks over {} monitors",
-                s.checks, s.worker_monitors
-            ),
-            Self::worker_throughput,
-        )?;
+        // Each area's measurements, one line each; they add to self.areas.
+        uptime::measure(self, &s.example)?; // example
         if let Some((api, worker)) = self.measure("Peak RSS: api and worker", |b| {
             let api = b.memory_mb("api", "VmHWM")?;
             let worker = b.memory_mb("worker", "VmHWM")?;
@@ -650,14 +609,14 @@ impl Bench {
             startup,
             hello,
             api_health,
-            api_monitors,
+            api_me,
             pgbench,
-            sse,
-            worker_throughput,
+            live,
             worker_idle_redis,
             login_burst,
             rss,
             frontend,
+            areas: std::mem::take(&mut self.areas),
             failed: self.failed.clone(),
         }))
     }
@@ -694,8 +653,7 @@ impl Bench {
         command
     }
 
-    /// The api's: the SSE samples are "check now" requests and every wrk
-    /// request carries one token, so the per-user limits are lifted.
+    /// The api's: production's, on the bench's Redis and queues.
     fn api_env(&self, command: Command) -> Command {
         let mut command = self.production_env(command);
         command
@@ -703,8 +661,9 @@ impl Bench {
                 "REDIS_URL",
                 format!("redis://127.0.0.1:{}", self.ports.redis),
             )
-            .env("QUEUE_PREFIX", QUEUE_PREFIX)
-            .env("MANUAL_CHECKS_PER_MINUTE", "10000");
+            .env("QUEUE_PREFIX", QUEUE_PREFIX);
+        // Every sample of check now -> SSE is a manual check of one user.
+        command.env("MANUAL_CHECKS_PER_MINUTE", "10000"); // example
         command
     }
 
@@ -777,102 +736,72 @@ impl Bench {
         write("cgroup.procs", pid.to_string())
     }
 
-    fn psql(&self, sql: &str) -> anyhow::Result<Option<String>> {
-        let mut psql = command(
-            &self.tools.psql,
-            ["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1"],
-        );
-        psql.args(["-d", &self.database_url, "-c", sql]);
-        self.runner.output(&mut psql)
-    }
-
-    /// A user with API_MONITORS monitors made through the api (its token is
-    /// what wrk and the SSE client use), and the worker's monitors written
-    /// straight into Postgres; none of them is due for a day, so the
-    /// scheduler stays out of every measurement.
+    /// The bench user, signed up through the api: its bearer token is what
+    /// wrk and the SSE clients send.
     fn seed(&mut self) -> anyhow::Result<()> {
         let api = self.api_url();
         let credentials = json!({"email": BENCH_EMAIL, "password": BENCH_PASSWORD});
-        let target = self.target_url();
-        show::progress(&format!("POST {api}/api/auth/signup, then /api/auth/token"));
         show::progress(&format!(
-            "POST {api}/api/monitors x {API_MONITORS}, each pointed at {target}"
+            "POST {api}/api/auth/signup, then /api/auth/token; GET /api/auth/me"
         ));
-        let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
-        if !self.dry_run() {
-            let post = |path: &str, body: &Value, token: Option<&str>| {
-                let mut request = client.post(format!("{api}{path}")).json(body);
-                if let Some(token) = token {
-                    request = request.bearer_auth(token);
-                }
-                request
-                    .send()
-                    .and_then(|r| r.error_for_status())
-                    .with_context(|| {
-                        format!(
-                            "POST {path}; see {}",
-                            self.servers.log_file("api").display()
-                        )
-                    })
-            };
-            post("/api/auth/signup", &credentials, None)?;
-            let token: Value = post("/api/auth/token", &credentials, None)?.json()?;
-            self.token = token["token"]
-                .as_str()
-                .context("POST /api/auth/token gave no token")?
-                .to_owned();
-            for i in 1..=API_MONITORS {
-                let monitor =
-                    json!({"name": format!("bench {i}"), "url": target, "interval_seconds": 86400});
-                post("/api/monitors", &monitor, Some(&self.token))?;
-            }
+        if self.dry_run() {
+            return Ok(());
         }
-        self.psql("UPDATE monitors SET next_check_at = now() + interval '1 day'")?;
-        self.psql(&format!(
-            "INSERT INTO users (id, email, password_hash) \
-             VALUES (gen_random_uuid(), '{WORKER_EMAIL}', 'none: this user never logs in')"
-        ))?;
-        self.psql(&format!(
-            "INSERT INTO monitors (id, user_id, name, url, method, interval_seconds, timeout_ms, \
-                 expected_status, next_check_at) \
-             SELECT gen_random_uuid(), u.id, 'worker bench ' || n, '{target}', 'GET', 86400, 5000, 200, \
-                 now() + interval '1 day' \
-             FROM users u, generate_series(1, {}) n WHERE u.email = '{WORKER_EMAIL}'",
-            self.settings.worker_monitors
-        ))?;
-        let user_id = |b: &Self, email: &str| -> anyhow::Result<Option<String>> {
-            Ok(
-                b.psql(&format!("SELECT id FROM users WHERE email = '{email}'"))?
-                    .map(|id| id.trim().to_owned()),
-            )
-        };
-        if let Some(id) = user_id(self, BENCH_EMAIL)? {
-            self.bench_user_id = id;
-        }
-        if let Some(id) = user_id(self, WORKER_EMAIL)? {
-            self.worker_user_id = id;
-        }
-        show::progress(&format!("GET {api}/api/monitors"));
-        if !self.dry_run() {
-            let listed: Value = client
-                .get(format!("{api}/api/monitors"))
-                .bearer_auth(&self.token)
-                .send()
-                .and_then(|r| r.error_for_status())
-                .context("GET /api/monitors")?
-                .json()?;
-            let monitors = listed["monitors"].as_array().map_or(&[][..], Vec::as_slice);
-            if monitors.len() != API_MONITORS {
-                bail!(
-                    "GET /api/monitors listed {} monitors, not {API_MONITORS}",
-                    monitors.len()
-                );
-            }
-            self.sse_monitor_id = monitors[0]["id"]
-                .as_str()
-                .context("a monitor without an id")?
-                .to_owned();
-        }
+        self.post("/api/auth/signup", &credentials, None)?;
+        let token = self.post("/api/auth/token", &credentials, None)?;
+        self.token = token["token"]
+            .as_str()
+            .context("POST /api/auth/token gave no token")?
+            .to_owned();
+        let me = self.get("/api/auth/me")?;
+        self.user_id = me["user"]["id"]
+            .as_str()
+            .context("GET /api/auth/me gave no user id")?
+            .to_owned();
         Ok(())
+    }
+
+    /// A request to the api, with the bench user's token when `token` is
+    /// set; its JSON answer, or an error that names the api's log.
+    fn post(&self, path: &str, body: &Value, token: Option<&str>) -> anyhow::Result<Value> {
+        let mut request = self
+            .client()?
+            .post(format!("{}{path}", self.api_url()))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.answer(request, &format!("POST {path}"))
+    }
+
+    /// `GET path` as the bench user.
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let request = self
+            .client()?
+            .get(format!("{}{path}", self.api_url()))
+            .bearer_auth(&self.token);
+        self.answer(request, &format!("GET {path}"))
+    }
+
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::builder().timeout(Duration::from_secs(30)).build()?)
+    }
+
+    fn answer(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        let log = self.servers.log_file("api");
+        let response = request
+            .send()
+            .and_then(|r| r.error_for_status())
+            .with_context(|| format!("{what}; see {}", log.display()))?;
+        // An empty answer (204) is JSON null.
+        let body = response.text()?;
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&body).with_context(|| format!("{what} answered {body}"))
     }
 }

@@ -87,7 +87,7 @@ pub fn parse_pgbench(output: &str) -> anyhow::Result<Pgbench> {
 }
 
 /// The one JSON object a bench example prints on stdout.
-fn printed<T: serde::de::DeserializeOwned>(output: &str, example: &str) -> anyhow::Result<T> {
+pub fn printed<T: serde::de::DeserializeOwned>(output: &str, example: &str) -> anyhow::Result<T> {
     serde_json::from_str(output.trim()).with_context(|| format!("{example}'s JSON: {output}"))
 }
 
@@ -120,7 +120,9 @@ pub fn parse_startup(output: &str) -> anyhow::Result<Startup> {
     })
 }
 
-/// Check now → SSE `check` event, from `api/examples/bench_sse_latency.rs`.
+/// Event latencies in a row, one per sample: the skeleton's NATS publish →
+/// SSE event (`api/examples/bench_sse_latency.rs`), or an area's own path to
+/// the browser.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sse {
     pub samples: usize,
@@ -130,14 +132,15 @@ pub struct Sse {
     pub latencies_ms: Vec<f64>,
 }
 
-pub fn parse_sse(output: &str) -> anyhow::Result<Sse> {
+/// `{"latencies_ms": [...]}`, as `example` printed it.
+pub fn parse_sse(output: &str, example: &str) -> anyhow::Result<Sse> {
     #[derive(Deserialize)]
     struct Printed {
         latencies_ms: Vec<f64>,
     }
-    let printed: Printed = printed(output, "bench_sse_latency")?;
+    let printed: Printed = printed(output, example)?;
     if printed.latencies_ms.is_empty() {
-        bail!("bench_sse_latency measured no sample");
+        bail!("{example} measured no sample");
     }
     let latencies_ms = printed.latencies_ms;
     Ok(Sse {
@@ -146,48 +149,6 @@ pub fn parse_sse(output: &str) -> anyhow::Result<Sse> {
         p99_ms: percentile(&latencies_ms, 99.0),
         max_ms: percentile(&latencies_ms, 100.0),
         latencies_ms,
-    })
-}
-
-/// What `uptime/examples/bench_enqueue.rs` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Enqueued {
-    pub checks: u64,
-    pub monitors: u64,
-    pub ok: u64,
-    pub enqueue_ms: f64,
-    pub first_recorded_ms: Option<f64>,
-    pub all_recorded_ms: f64,
-}
-
-/// The worker's throughput: the checks from the first enqueue to the last
-/// row, and from the first row to the last (past the workers' wake-up).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WorkerThroughput {
-    #[serde(flatten)]
-    pub enqueued: Enqueued,
-    pub checks_per_sec: f64,
-    pub after_first_checks_per_sec: Option<f64>,
-}
-
-pub fn parse_worker_throughput(output: &str) -> anyhow::Result<WorkerThroughput> {
-    let enqueued: Enqueued = printed(output, "bench_enqueue")?;
-    if enqueued.ok < enqueued.checks {
-        bail!(
-            "only {} of {} checks reached the target",
-            enqueued.ok,
-            enqueued.checks
-        );
-    }
-    let checks = enqueued.checks as f64;
-    let after_first_checks_per_sec = enqueued
-        .first_recorded_ms
-        .filter(|first| enqueued.all_recorded_ms > *first)
-        .map(|first| (checks - 1.0) / ((enqueued.all_recorded_ms - first) / 1000.0));
-    Ok(WorkerThroughput {
-        checks_per_sec: checks / (enqueued.all_recorded_ms / 1000.0),
-        after_first_checks_per_sec,
-        enqueued,
     })
 }
 
@@ -279,15 +240,36 @@ pub struct Meta {
     pub connections: u32,
     pub duration_secs: u32,
     pub wrk_threads: u32,
-    pub checks: u32,
-    pub worker_monitors: u32,
-    pub api_monitors: usize,
     pub sse_samples: u32,
     pub startup_runs: u32,
     pub idle_window_min_secs: u32,
     pub cpu_quota_percent: Option<f64>,
     pub wrk: String,
     pub pgbench: String,
+}
+
+/// An area's own measurements, beside the skeleton's: what its load costs
+/// (its queries, its jobs, its way to the browser), judged against targets
+/// of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Area {
+    /// Its key under `areas` in results.json.
+    pub name: &'static str,
+    pub json: serde_json::Value,
+    pub rows: Vec<Row>,
+    pub targets: Vec<Target>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    pub measurement: String,
+    pub value: String,
+    pub baseline: String,
+    pub ratio: String,
+    pub target: String,
+    /// The ids of the targets the row judges, shown in order ("met / met").
+    pub judges: Vec<&'static str>,
 }
 
 /// Every measurement of a run; a measurement that produced no number is
@@ -301,14 +283,16 @@ pub struct Results {
     pub hello: Option<Wrk>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_health: Option<Wrk>,
+    /// `GET /api/auth/me` with a bearer token: the session check and one
+    /// query, what every authenticated request pays.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_monitors: Option<Wrk>,
+    pub api_me: Option<Wrk>,
+    /// pgbench on the query of `GET /api/auth/me`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pgbench: Option<Pgbench>,
+    /// NATS publish → SSE event.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse: Option<Sse>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worker_throughput: Option<WorkerThroughput>,
+    pub live: Option<Sse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_idle_redis: Option<IdleRedis>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,14 +301,23 @@ pub struct Results {
     pub rss: Rss,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontend: Option<Frontend>,
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "areas_by_name"
+    )]
+    pub areas: Vec<Area>,
     pub failed: Vec<String>,
 }
 
-/// Beacon's numbers over its baselines' in the same run.
+fn areas_by_name<S: serde::Serializer>(areas: &[Area], to: S) -> Result<S::Ok, S::Error> {
+    to.collect_map(areas.iter().map(|area| (area.name, &area.json)))
+}
+
+/// The skeleton's numbers over its baselines' in the same run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ratios {
     pub health_vs_hello: Option<f64>,
-    pub monitors_vs_pgbench: Option<f64>,
+    pub me_vs_pgbench: Option<f64>,
 }
 
 /// Which way a target points.
@@ -336,7 +329,7 @@ pub enum Op {
     AtMost,
 }
 
-/// One target of issue 6, judged: `met` is `None` when there is no number.
+/// One target, judged: `met` is `None` when there is no number.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Target {
     pub id: &'static str,
@@ -348,7 +341,13 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(id: &'static str, value: Option<f64>, unit: &'static str, op: Op, limit: f64) -> Self {
+    pub fn new(
+        id: &'static str,
+        value: Option<f64>,
+        unit: &'static str,
+        op: Op,
+        limit: f64,
+    ) -> Self {
         let met = value.map(|value| match op {
             Op::AtLeast => value >= limit,
             Op::AtMost => value <= limit,
@@ -373,10 +372,35 @@ struct Document<'a> {
     targets: Vec<Target>,
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
+    }
+}
+
+/// A wrk run in a cell: requests per second and two percentiles.
+pub fn wrk_cell(wrk: Option<&Wrk>) -> String {
+    match wrk {
+        None => "failed".to_owned(),
+        Some(w) => format!(
+            "{} req/s · p50 {} ms · p99 {} ms",
+            n(Some(w.rps), 0),
+            n(Some(w.p50_ms), 2),
+            n(Some(w.p99_ms), 2)
+        ),
+    }
+}
+
+/// A pgbench run in a cell.
+pub fn pgbench_cell(pgbench: Option<&Pgbench>) -> String {
+    match pgbench {
+        None => "failed".to_owned(),
+        Some(p) => format!(
+            "{} TPS · avg {} ms",
+            n(Some(p.tps), 0),
+            n(Some(p.latency_avg_ms), 2)
+        ),
     }
 }
 
@@ -387,42 +411,35 @@ impl Results {
                 self.api_health.as_ref().map(|w| w.rps),
                 self.hello.as_ref().map(|w| w.rps),
             ),
-            monitors_vs_pgbench: ratio(
-                self.api_monitors.as_ref().map(|w| w.rps),
+            me_vs_pgbench: ratio(
+                self.api_me.as_ref().map(|w| w.rps),
                 self.pgbench.as_ref().map(|p| p.tps),
             ),
         }
     }
 
-    /// The targets of issue 6, each judged once.
+    /// Every target, the skeleton's then each area's, each judged once.
     pub fn targets(&self) -> Vec<Target> {
         use Op::{AtLeast, AtMost};
         let ratios = self.ratios();
-        let sse = self.sse.as_ref();
+        let live = self.live.as_ref();
         let startup = self.startup.as_ref();
-        vec![
+        let mut targets = vec![
             Target::new("health_vs_hello", ratios.health_vs_hello, "×", AtLeast, 0.8),
+            Target::new("me_vs_pgbench", ratios.me_vs_pgbench, "×", AtLeast, 0.6),
             Target::new(
-                "monitors_vs_pgbench",
-                ratios.monitors_vs_pgbench,
-                "×",
-                AtLeast,
-                0.6,
+                "live_p50_ms",
+                live.and_then(|s| s.p50_ms),
+                "ms",
+                AtMost,
+                25.0,
             ),
-            Target::new("sse_p50_ms", sse.and_then(|s| s.p50_ms), "ms", AtMost, 25.0),
             Target::new(
-                "sse_p99_ms",
-                sse.and_then(|s| s.p99_ms),
+                "live_p99_ms",
+                live.and_then(|s| s.p99_ms),
                 "ms",
                 AtMost,
                 100.0,
-            ),
-            Target::new(
-                "worker_checks_per_sec",
-                self.worker_throughput.as_ref().map(|w| w.checks_per_sec),
-                "checks/s",
-                AtLeast,
-                1000.0,
             ),
             Target::new("api_idle_mb", self.rss.api_idle_mb, "MB", AtMost, 25.0),
             Target::new("api_peak_mb", self.rss.api_peak_mb, "MB", AtMost, 100.0),
@@ -468,7 +485,11 @@ impl Results {
                 AtMost,
                 60.0,
             ),
-        ]
+        ];
+        for area in &self.areas {
+            targets.extend(area.targets.iter().cloned());
+        }
+        targets
     }
 
     /// `results.json`.
@@ -481,27 +502,152 @@ impl Results {
         Ok(serde_json::to_string_pretty(&document)?)
     }
 
+    /// The skeleton's rows, with each area's.
+    fn rows(&self) -> Vec<Row> {
+        let m = &self.meta;
+        let ratios = self.ratios();
+        let live = self.live.as_ref();
+        let startup = self.startup.as_ref();
+        let idle = self.worker_idle_redis.as_ref();
+        let burst = self.login_burst.as_ref();
+        let statuses = burst.map_or(String::new(), |b| {
+            b.statuses
+                .iter()
+                .map(|(status, count)| format!("{count}×{status}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let mut rows = vec![
+            Row {
+                measurement: "`GET /api/health`".into(),
+                value: wrk_cell(self.api_health.as_ref()),
+                baseline: format!(
+                    "bare axum (`api/examples/bench_hello.rs`): {}",
+                    wrk_cell(self.hello.as_ref())
+                ),
+                ratio: n(ratios.health_vs_hello, 2),
+                target: "≥ 0.8".into(),
+                judges: vec!["health_vs_hello"],
+            },
+            Row {
+                measurement: "`GET /api/auth/me`, bearer token".into(),
+                value: wrk_cell(self.api_me.as_ref()),
+                baseline: format!(
+                    "pgbench, the same query, prepared: {}",
+                    pgbench_cell(self.pgbench.as_ref())
+                ),
+                ratio: n(ratios.me_vs_pgbench, 2),
+                target: "≥ 0.6".into(),
+                judges: vec!["me_vs_pgbench"],
+            },
+            Row {
+                measurement: format!(
+                    "NATS publish → SSE event, p50 of {} in a row",
+                    live.map_or(m.sse_samples as usize, |s| s.samples)
+                ),
+                value: format!("{} ms", n(live.and_then(|s| s.p50_ms), 1)),
+                target: "≤ 25 ms".into(),
+                judges: vec!["live_p50_ms"],
+                ..Row::default()
+            },
+            Row {
+                measurement: "NATS publish → SSE event, p99".into(),
+                value: format!("{} ms", n(live.and_then(|s| s.p99_ms), 1)),
+                target: "≤ 100 ms".into(),
+                judges: vec!["live_p99_ms"],
+                ..Row::default()
+            },
+        ];
+        // An area's load follows the skeleton's requests and events, and the
+        // resources (memory, Redis, start-up) close the table.
+        for area in &self.areas {
+            rows.extend(area.rows.iter().cloned());
+        }
+        rows.extend([
+            Row {
+                measurement: format!(
+                    "worker: Redis commands per idle minute, {} s window",
+                    n(idle.map(|i| i.window_secs), 0)
+                ),
+                value: n(idle.map(|i| i.commands_per_min), 0),
+                target: format!(
+                    "none; ≈ {} M commands a month",
+                    n(idle.map(|i| i.commands_per_min * 43200.0 / 1e6), 1)
+                ),
+                ..Row::default()
+            },
+            Row {
+                measurement: format!(
+                    "api peak RSS after {} logins at once, random emails ({statuses})",
+                    burst.map_or("—".to_owned(), |b| b.logins.to_string())
+                ),
+                value: format!("{} MB", n(burst.map(|b| b.peak_mb), 1)),
+                target: "≤ 256 MB, the VM in `fly/fly.api.toml`".into(),
+                judges: vec!["login_burst_peak_mb"],
+                ..Row::default()
+            },
+            Row {
+                measurement: "api RSS, idle / peak".into(),
+                value: format!(
+                    "{} / {} MB",
+                    n(self.rss.api_idle_mb, 1),
+                    n(self.rss.api_peak_mb, 1)
+                ),
+                target: "≤ 25 / ≤ 100 MB".into(),
+                judges: vec!["api_idle_mb", "api_peak_mb"],
+                ..Row::default()
+            },
+            Row {
+                measurement: "worker RSS, idle / peak".into(),
+                value: format!(
+                    "{} / {} MB",
+                    n(self.rss.worker_idle_mb, 1),
+                    n(self.rss.worker_peak_mb, 1)
+                ),
+                target: "≤ 25 / ≤ 100 MB".into(),
+                judges: vec!["worker_idle_mb", "worker_peak_mb"],
+                ..Row::default()
+            },
+            Row {
+                measurement: format!(
+                    "start → `/api/health` 200, median of {}",
+                    startup.map_or(m.startup_runs as usize, |s| s.runs)
+                ),
+                value: format!("{} ms", n(startup.and_then(|s| s.health_ms_median), 1)),
+                target: "≤ 100 ms".into(),
+                judges: vec!["start_to_health_ms"],
+                ..Row::default()
+            },
+            Row {
+                measurement: "start → `/api/ready` 200, median".into(),
+                value: format!("{} ms", n(startup.and_then(|s| s.ready_ms_median), 1)),
+                target: "≤ 500 ms".into(),
+                judges: vec!["start_to_ready_ms"],
+                ..Row::default()
+            },
+            Row {
+                measurement: "frontend JS + CSS, gzip -9".into(),
+                value: format!(
+                    "{} KB",
+                    n(self.frontend.as_ref().map(|f| f.js_css_gzip_kb), 1)
+                ),
+                target: "≤ 60 KB".into(),
+                judges: vec!["frontend_gzip_kb"],
+                ..Row::default()
+            },
+        ]);
+        rows
+    }
+
     /// The table, in Markdown, so it can be pasted into the README as it is.
     pub fn to_markdown(&self) -> String {
         let m = &self.meta;
         let targets = self.targets();
-        let met = |id: &str| match targets.iter().find(|t| t.id == id).and_then(|t| t.met) {
+        let verdict = |id: &str| match targets.iter().find(|t| t.id == id).and_then(|t| t.met) {
             None => "no number",
             Some(true) => "met",
             Some(false) => "**not met**",
         };
-        let wrk = |w: &Option<Wrk>| match w {
-            None => "failed".to_owned(),
-            Some(w) => format!(
-                "{} req/s · p50 {} ms · p99 {} ms",
-                n(Some(w.rps), 0),
-                n(Some(w.p50_ms), 2),
-                n(Some(w.p99_ms), 2)
-            ),
-        };
-        let ratios = self.ratios();
-        let sse = self.sse.as_ref();
-        let startup = self.startup.as_ref();
         let quota = m
             .cpu_quota_percent
             .map(|q| format!(" --cpu-quota {q}"))
@@ -548,104 +694,27 @@ impl Results {
         line(String::new());
         line("| measurement | Beacon | baseline, same run | Beacon / baseline | target | |".into());
         line("| --- | --- | --- | --- | --- | --- |".into());
-        line(format!(
-            "| `GET /api/health` | {} | bare axum (`api/examples/bench_hello.rs`): {} | {} | ≥ 0.8 | {} |",
-            wrk(&self.api_health),
-            wrk(&self.hello),
-            n(ratios.health_vs_hello, 2),
-            met("health_vs_hello")
-        ));
-        let pgbench = match &self.pgbench {
-            None => "failed".to_owned(),
-            Some(p) => format!(
-                "{} TPS · avg {} ms",
-                n(Some(p.tps), 0),
-                n(Some(p.latency_avg_ms), 2)
-            ),
-        };
-        line(format!(
-            "| `GET /api/monitors`, {} monitors, bearer token | {} | pgbench, the same query, prepared: {pgbench} | {} | ≥ 0.6 | {} |",
-            m.api_monitors,
-            wrk(&self.api_monitors),
-            n(ratios.monitors_vs_pgbench, 2),
-            met("monitors_vs_pgbench")
-        ));
-        line(format!(
-            "| check now → SSE `check` event, p50 of {} in a row | {} ms | | | ≤ 25 ms | {} |",
-            sse.map_or(m.sse_samples as usize, |s| s.samples),
-            n(sse.and_then(|s| s.p50_ms), 1),
-            met("sse_p50_ms")
-        ));
-        line(format!(
-            "| check now → SSE `check` event, p99 | {} ms | | | ≤ 100 ms | {} |",
-            n(sse.and_then(|s| s.p99_ms), 1),
-            met("sse_p99_ms")
-        ));
-        let throughput = match &self.worker_throughput {
-            None => n(None, 0),
-            Some(w) => format!(
-                "{} ({} once the first was recorded {} ms in)",
-                n(Some(w.checks_per_sec), 0),
-                n(w.after_first_checks_per_sec, 0),
-                n(w.enqueued.first_recorded_ms, 0)
-            ),
-        };
-        line(format!(
-            "| worker: checks/s, enqueued → recorded, {} checks, one process | {throughput} | | | ≥ 1000 | {} |",
-            m.checks,
-            met("worker_checks_per_sec")
-        ));
-        let idle = self.worker_idle_redis.as_ref();
-        line(format!(
-            "| worker: Redis commands per idle minute, {} s window | {} | | | none; ≈ {} M commands a month | |",
-            n(idle.map(|i| i.window_secs), 0),
-            n(idle.map(|i| i.commands_per_min), 0),
-            n(idle.map(|i| i.commands_per_min * 43200.0 / 1e6), 1)
-        ));
-        let burst = self.login_burst.as_ref();
-        let statuses = burst.map_or(String::new(), |b| {
-            b.statuses
+        for row in self.rows() {
+            let verdicts: Vec<&str> = row.judges.iter().map(|id| verdict(id)).collect();
+            let verdicts = verdicts.join(" / ");
+            let cells = [
+                &row.measurement,
+                &row.value,
+                &row.baseline,
+                &row.ratio,
+                &row.target,
+                &verdicts,
+            ];
+            // An empty cell is `| |`, as in a hand-written table.
+            let cells: Vec<String> = cells
                 .iter()
-                .map(|(status, count)| format!("{count}×{status}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        line(format!(
-            "| api peak RSS after {} logins at once, random emails ({statuses}) | {} MB | | | ≤ 256 MB, the VM in `fly/fly.api.toml` | {} |",
-            burst.map_or("—".to_owned(), |b| b.logins.to_string()),
-            n(burst.map(|b| b.peak_mb), 1),
-            met("login_burst_peak_mb")
-        ));
-        line(format!(
-            "| api RSS, idle / peak | {} / {} MB | | | ≤ 25 / ≤ 100 MB | {} / {} |",
-            n(self.rss.api_idle_mb, 1),
-            n(self.rss.api_peak_mb, 1),
-            met("api_idle_mb"),
-            met("api_peak_mb")
-        ));
-        line(format!(
-            "| worker RSS, idle / peak | {} / {} MB | | | ≤ 25 / ≤ 100 MB | {} / {} |",
-            n(self.rss.worker_idle_mb, 1),
-            n(self.rss.worker_peak_mb, 1),
-            met("worker_idle_mb"),
-            met("worker_peak_mb")
-        ));
-        line(format!(
-            "| start → `/api/health` 200, median of {} | {} ms | | | ≤ 100 ms | {} |",
-            startup.map_or(m.startup_runs as usize, |s| s.runs),
-            n(startup.and_then(|s| s.health_ms_median), 1),
-            met("start_to_health_ms")
-        ));
-        line(format!(
-            "| start → `/api/ready` 200, median | {} ms | | | ≤ 500 ms | {} |",
-            n(startup.and_then(|s| s.ready_ms_median), 1),
-            met("start_to_ready_ms")
-        ));
-        line(format!(
-            "| frontend JS + CSS, gzip -9 | {} KB | | | ≤ 60 KB | {} |",
-            n(self.frontend.as_ref().map(|f| f.js_css_gzip_kb), 1),
-            met("frontend_gzip_kb")
-        ));
+                .map(|cell| match cell.is_empty() {
+                    true => " ".to_owned(),
+                    false => format!(" {cell} "),
+                })
+                .collect();
+            line(format!("|{}|", cells.join("|")));
+        }
         if !self.failed.is_empty() {
             line(String::new());
             line(format!("No number from: {}.", self.failed.join("; ")));
@@ -656,7 +725,7 @@ impl Results {
 
 /// A number rounded to `digits` decimals, without trailing zeros (57487,
 /// 1.05, 18), or a dash when there is none.
-fn n(value: Option<f64>, digits: i32) -> String {
+pub fn n(value: Option<f64>, digits: i32) -> String {
     match value {
         None => "—".to_owned(),
         Some(value) => {
@@ -773,17 +842,6 @@ tps = 14309.123456 (without initial connection time)
         Ok(())
     }
 
-    #[test]
-    fn throughput_counts_from_the_first_enqueue_and_from_the_first_row() -> anyhow::Result<()> {
-        let printed = r#"{"checks":5000,"monitors":100,"ok":5000,"enqueue_ms":20.5,"first_recorded_ms":250.0,"all_recorded_ms":4250.0}"#;
-        let throughput = parse_worker_throughput(printed)?;
-        assert_eq!(throughput.checks_per_sec, 5000.0 / 4.25);
-        assert_eq!(throughput.after_first_checks_per_sec, Some(4999.0 / 4.0));
-        let short = printed.replace("\"ok\":5000", "\"ok\":4999");
-        assert!(parse_worker_throughput(&short).is_err());
-        Ok(())
-    }
-
     fn fixture() -> Results {
         let wrk = |rps: f64, p50_ms: f64, p99_ms: f64| Wrk {
             rps,
@@ -803,9 +861,6 @@ tps = 14309.123456 (without initial connection time)
                 connections: 64,
                 duration_secs: 10,
                 wrk_threads: 2,
-                checks: 5000,
-                worker_monitors: 100,
-                api_monitors: 20,
                 sse_samples: 200,
                 startup_runs: 5,
                 idle_window_min_secs: 60,
@@ -822,29 +877,17 @@ tps = 14309.123456 (without initial connection time)
             }),
             hello: Some(wrk(98077.4, 0.56, 3.24)),
             api_health: Some(wrk(57487.2, 1.05, 2.73)),
-            api_monitors: Some(wrk(5798.0, 10.79, 18.0)),
+            api_me: Some(wrk(7012.0, 8.9, 16.1)),
             pgbench: Some(Pgbench {
-                tps: 14309.0,
-                latency_avg_ms: 4.47,
+                tps: 21040.0,
+                latency_avg_ms: 3.04,
             }),
-            sse: Some(Sse {
+            live: Some(Sse {
                 samples: 200,
-                p50_ms: Some(4.2),
-                p99_ms: Some(10.2),
-                max_ms: Some(12.0),
-                latencies_ms: vec![4.2],
-            }),
-            worker_throughput: Some(WorkerThroughput {
-                enqueued: Enqueued {
-                    checks: 5000,
-                    monitors: 100,
-                    ok: 5000,
-                    enqueue_ms: 30.0,
-                    first_recorded_ms: Some(274.0),
-                    all_recorded_ms: 4248.0,
-                },
-                checks_per_sec: 1177.0,
-                after_first_checks_per_sec: Some(1258.0),
+                p50_ms: Some(0.4),
+                p99_ms: Some(1.2),
+                max_ms: Some(2.0),
+                latencies_ms: vec![0.4],
             }),
             worker_idle_redis: Some(IdleRedis {
                 window_secs: 60.2,
@@ -868,6 +911,7 @@ tps = 14309.123456 (without initial connection time)
                 js_css_gzip_kb: 11571.0 / 1024.0,
                 files: 2,
             }),
+            areas: Vec::new(),
             failed: Vec::new(),
         }
     }
@@ -880,10 +924,9 @@ Commit 8a1449b, release build, 2 cores (AMD EPYC). wrk 4.2.0 and pgbench 16.4: 6
 | measurement | Beacon | baseline, same run | Beacon / baseline | target | |
 | --- | --- | --- | --- | --- | --- |
 | `GET /api/health` | 57487 req/s · p50 1.05 ms · p99 2.73 ms | bare axum (`api/examples/bench_hello.rs`): 98077 req/s · p50 0.56 ms · p99 3.24 ms | 0.59 | ≥ 0.8 | **not met** |
-| `GET /api/monitors`, 20 monitors, bearer token | 5798 req/s · p50 10.79 ms · p99 18 ms | pgbench, the same query, prepared: 14309 TPS · avg 4.47 ms | 0.41 | ≥ 0.6 | **not met** |
-| check now → SSE `check` event, p50 of 200 in a row | 4.2 ms | | | ≤ 25 ms | met |
-| check now → SSE `check` event, p99 | 10.2 ms | | | ≤ 100 ms | met |
-| worker: checks/s, enqueued → recorded, 5000 checks, one process | 1177 (1258 once the first was recorded 274 ms in) | | | ≥ 1000 | met |
+| `GET /api/auth/me`, bearer token | 7012 req/s · p50 8.9 ms · p99 16.1 ms | pgbench, the same query, prepared: 21040 TPS · avg 3.04 ms | 0.33 | ≥ 0.6 | **not met** |
+| NATS publish → SSE event, p50 of 200 in a row | 0.4 ms | | | ≤ 25 ms | met |
+| NATS publish → SSE event, p99 | 1.2 ms | | | ≤ 100 ms | met |
 | worker: Redis commands per idle minute, 60 s window | 1072 | | | none; ≈ 46.3 M commands a month | |
 | api peak RSS after 24 logins at once, random emails (23×401, 1×429) | 180.3 MB | | | ≤ 256 MB, the VM in `fly/fly.api.toml` | met |
 | api RSS, idle / peak | 12.7 / 49.5 MB | | | ≤ 25 / ≤ 100 MB | met / met |
@@ -941,25 +984,57 @@ Commit 8a1449b, release build, 2 cores (AMD EPYC). wrk 4.2.0 and pgbench 16.4: 6
             "a failed measurement is left out"
         );
         assert_eq!(json["rss"], serde_json::json!({"api_idle_mb": 12.5}));
-        assert_eq!(json["worker_throughput"]["checks"], 5000);
-        assert_eq!(
-            json["worker_throughput"]["after_first_checks_per_sec"],
-            1258.0
-        );
         assert_eq!(json["login_burst"]["statuses"]["401"], 23);
-        assert_eq!(
-            json["ratios"]["monitors_vs_pgbench"],
-            serde_json::Value::Null
-        );
+        assert_eq!(json["ratios"]["me_vs_pgbench"], serde_json::Value::Null);
+        assert!(json.get("areas").is_none(), "no area, no key");
         let targets = json["targets"].as_array().context("targets")?;
-        assert_eq!(targets.len(), 13);
+        assert_eq!(targets.len(), 12);
         assert_eq!(
             targets[0],
             serde_json::json!({"id": "health_vs_hello", "value": 57487.2 / 98077.4,
                 "unit": "×", "limit": 0.8, "op": ">=", "met": false})
         );
         assert_eq!(targets[1]["met"], serde_json::Value::Null);
-        assert_eq!(targets[4]["op"], ">=");
+        assert_eq!(targets[4]["op"], "<=");
+        Ok(())
+    }
+
+    #[test]
+    fn an_areas_rows_and_targets_follow_the_skeletons() -> anyhow::Result<()> {
+        let mut results = fixture();
+        results.areas.push(Area {
+            name: "orders",
+            json: serde_json::json!({"orders_per_sec": 120.0}),
+            rows: vec![Row {
+                measurement: "orders placed per second".into(),
+                value: "120".into(),
+                target: "≥ 100".into(),
+                judges: vec!["orders_per_sec"],
+                ..Row::default()
+            }],
+            targets: vec![Target::new(
+                "orders_per_sec",
+                Some(120.0),
+                "orders/s",
+                Op::AtLeast,
+                100.0,
+            )],
+        });
+        let table = results.to_markdown();
+        assert!(
+            table.contains(
+                "| NATS publish → SSE event, p99 | 1.2 ms | | | ≤ 100 ms | met |\n\
+                 | orders placed per second | 120 | | | ≥ 100 | met |\n\
+                 | worker: Redis commands per idle minute,"
+            ),
+            "{table}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&results.to_json()?)?;
+        assert_eq!(json["areas"]["orders"]["orders_per_sec"], 120.0);
+        let targets = json["targets"].as_array().context("targets")?;
+        assert_eq!(targets.len(), 13);
+        assert_eq!(targets[12]["id"], "orders_per_sec");
+        assert_eq!(targets[12]["met"], true);
         Ok(())
     }
 }

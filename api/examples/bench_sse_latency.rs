@@ -51,16 +51,13 @@ async fn main() -> anyhow::Result<()> {
     let nats = async_nats::connect(&args.nats_url)
         .await
         .with_context(|| format!("connecting to {}", args.nats_url))?;
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/events", args.base_url))
-        .bearer_auth(&args.token)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .context("GET /api/events")?;
-    let mut events = SseStream::from_response(response);
-    // Once the snapshot is here, the stream is subscribed.
-    events.try_next_named("snapshot", timeout).await?;
+    let mut events = SseStream::subscribed(
+        &reqwest::Client::new(),
+        &args.base_url,
+        &args.token,
+        timeout,
+    )
+    .await?;
 
     let mut latencies_ms = Vec::with_capacity(args.samples);
     for sample in 0..args.samples {

@@ -369,6 +369,28 @@ impl SseStream {
         Self::from_response(response)
     }
 
+    /// `GET {base_url}/api/events` with a bearer token, returned once its
+    /// snapshot arrived: from then on the stream is subscribed, and every
+    /// event published for the user reaches it.
+    pub async fn subscribed(
+        client: &reqwest::Client,
+        base_url: &str,
+        token: &str,
+        within: Duration,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let response = client
+            .get(format!("{base_url}/api/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("GET /api/events")?;
+        let mut stream = Self::from_response(response);
+        stream.try_next_named("snapshot", within).await?;
+        Ok(stream)
+    }
+
     /// Reads an event stream the caller requested (and checked) itself.
     pub fn from_response(response: reqwest::Response) -> Self {
         Self {

@@ -42,16 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let timeout = Duration::from_secs(args.timeout_secs);
     let client = reqwest::Client::new();
-    let response = client
-        .get(format!("{}/api/events", args.base_url))
-        .bearer_auth(&args.token)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .context("GET /api/events")?;
-    let mut events = SseStream::from_response(response);
-    // Once the snapshot is here, the stream is subscribed.
-    events.try_next_named("snapshot", timeout).await?;
+    let mut events = SseStream::subscribed(&client, &args.base_url, &args.token, timeout).await?;
 
     let check_url = format!("{}/api/monitors/{}/check", args.base_url, args.monitor_id);
     let mut latencies_ms = Vec::with_capacity(args.samples);
